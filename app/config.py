@@ -1,0 +1,111 @@
+"""Settings for every process (API, worker, scripts), read from the environment or `.env`.
+
+This module imports nothing from the project so that `jobs/`, `storage/` and `scripts/`
+can use it without loading the web stack.
+"""
+
+import sys
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_QUEUE_NAME = "transcription"
+
+WhisperDevice = Literal["auto", "cpu", "cuda"]
+# "auto" picks float16 on CUDA and int8 on CPU; the rest are CTranslate2's own names.
+WhisperComputeType = Literal[
+    "auto", "default", "int8", "int8_float16", "int8_float32", "int8_bfloat16",
+    "int16", "float16", "bfloat16", "float32",
+]  # fmt: skip
+LogLevel = Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"]
+
+
+class Settings(BaseSettings):
+    """One place for every knob; `.env.example` lists them in the same order."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    DATABASE_URL: str = "postgresql+psycopg://postgres@127.0.0.1:5432/asr"
+    REDIS_URL: str = "redis://127.0.0.1:6379/0"
+    # Root for recordings/, logs/ and models/ (see the properties below).
+    STORAGE_PATH: Path = Path("data")
+
+    # "tiny.en" (bundled, no download), "base" (after scripts/install_model.py base),
+    # a path to a CTranslate2 model directory, or a faster-whisper size such as "large-v3".
+    WHISPER_MODEL: str = "tiny.en"
+    WHISPER_DEVICE: WhisperDevice = "auto"
+    WHISPER_COMPUTE_TYPE: WhisperComputeType = "auto"
+    # 0 lets CTranslate2 choose (4 threads, or OMP_NUM_THREADS when set).
+    WHISPER_CPU_THREADS: int = Field(default=0, ge=0)
+    # Where scripts/install_model.py puts models; defaults to STORAGE_PATH/models.
+    WHISPER_MODELS_PATH: Path | None = None
+    WHISPER_DEFAULT_BEAM_SIZE: int = Field(default=5, ge=1, le=20)
+
+    MAX_UPLOAD_MB: int = Field(default=500, ge=1)
+    # Hard limit for one transcription; checked between segments as well as by RQ.
+    JOB_TIMEOUT_SECONDS: int = Field(default=3600, ge=10)
+    QUEUE_NAME: str = DEFAULT_QUEUE_NAME
+    # RQ keeps finished/failed job records this long; Postgres keeps the transcript.
+    JOB_RESULT_TTL_SECONDS: int = Field(default=3600, ge=0)
+    JOB_FAILURE_TTL_SECONDS: int = Field(default=7 * 24 * 3600, ge=0)
+    # A worker counts as alive while its heartbeat key (refreshed every third of this) exists.
+    WORKER_HEARTBEAT_TTL_SECONDS: int = Field(default=30, ge=3)
+
+    LOG_LEVEL: LogLevel = "INFO"
+    LOG_ROTATION: str = "50 MB"
+    LOG_RETENTION: str = "14 days"
+
+    PORT: int = Field(default=8000, ge=1, le=65535)
+
+    @property
+    def recordings_path(self) -> Path:
+        return self.STORAGE_PATH / "recordings"
+
+    @property
+    def logs_path(self) -> Path:
+        return self.STORAGE_PATH / "logs"
+
+    @property
+    def models_path(self) -> Path:
+        return self.WHISPER_MODELS_PATH or self.STORAGE_PATH / "models"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return self.MAX_UPLOAD_MB * 1024 * 1024
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def configure_logging(settings: Settings, log_name: str) -> None:
+    """Send loguru output to stderr, `<logs>/<log_name>.log` and the shared `<logs>/error.log`.
+
+    Lives here because both the API and the worker call it and `jobs/` may import only this
+    module from `app/`.
+    """
+    from loguru import logger
+
+    settings.logs_path.mkdir(parents=True, exist_ok=True)
+    rotation = {"rotation": settings.LOG_ROTATION, "retention": settings.LOG_RETENTION}
+    logger.remove()
+    logger.add(sys.stderr, level=settings.LOG_LEVEL)
+    logger.add(
+        settings.logs_path / f"{log_name}.log",
+        level=settings.LOG_LEVEL,
+        filter=lambda record: "access" not in record["extra"],
+        **rotation,
+    )
+    logger.add(settings.logs_path / "error.log", level="ERROR", **rotation)
+    if log_name == "api":
+        # Access lines (bound with access=True by the API middleware) get a file of their own.
+        logger.add(
+            settings.logs_path / "access.log",
+            format="{time:YYYY-MM-DD HH:mm:ss.SSS} {message}",
+            filter=lambda record: "access" in record["extra"],
+            **rotation,
+        )

@@ -1,0 +1,122 @@
+"""One error model: every error response is JSON `{"error": ..., "detail": ...}`.
+
+`error` is a short stable phrase a client can branch on; `detail` explains what was wrong
+and what is accepted. Validation errors keep FastAPI's list under `detail`.
+"""
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from loguru import logger
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+
+class ErrorBody(BaseModel):
+    """Body of every error response."""
+
+    error: str
+    detail: Any = None
+
+
+class AppError(Exception):
+    status_code = 500
+    error = "internal error"
+
+    def __init__(self, detail: Any = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+        self.headers: dict[str, str] | None = None
+
+
+class BadRequest(AppError):
+    status_code = 400
+    error = "bad request"
+
+
+class TaskNotFound(AppError):
+    status_code = 404
+    error = "task not found"
+
+
+class Conflict(AppError):
+    status_code = 409
+    error = "conflict"
+
+
+class AudioGone(AppError):
+    status_code = 410
+    error = "audio no longer stored"
+
+
+class PayloadTooLarge(AppError):
+    status_code = 413
+    error = "upload too large"
+
+
+class UnsupportedMedia(AppError):
+    status_code = 415
+    error = "unsupported media"
+
+
+class ServiceUnavailable(AppError):
+    status_code = 503
+    error = "service unavailable"
+
+
+def error_response(status_code: int, error: str, detail: Any = None, **extra: Any) -> JSONResponse:
+    body = {"error": error, "detail": detail, **extra}
+    return JSONResponse(jsonable_encoder(body), status_code=status_code)
+
+
+def responses(*errors: type[AppError]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries for the errors a route can raise."""
+    return {e.status_code: {"model": ErrorBody, "description": e.error} for e in errors}
+
+
+async def _app_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    response = error_response(exc.status_code, exc.error, exc.detail, **exc.extra)
+    response.headers.update(exc.headers or {})
+    return response
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    error = getattr(exc, "error", None) or _phrase(exc.status_code)
+    extra = getattr(exc, "extra", None) or {}
+    response = error_response(exc.status_code, error, exc.detail, **extra)
+    response.headers.update(exc.headers or {})
+    return response
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    kept = ("type", "loc", "msg", "input")
+    errors = [{k: e[k] for k in kept if k in e} for e in exc.errors()]
+    return error_response(422, "invalid request", errors)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    logger.opt(exception=exc).error("{} {}: unhandled error", request.method, request.url.path)
+    return error_response(500, "internal error", "unexpected server error; it has been logged")
+
+
+def _phrase(status_code: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status_code).phrase.lower()
+    except ValueError:
+        return "error"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,59 @@
+"""The FastAPI application. Run with `uvicorn --factory app.main:create_app`."""
+
+import time
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+from loguru import logger
+
+from app.config import Settings, configure_logging, get_settings
+from app.errors import install_error_handlers
+from app.routes import audio, health, tasks
+from app.uploads import UploadLimitMiddleware
+from jobs.queues import connect_redis
+from storage import get_storage
+
+API_PREFIX = "/api/v1"
+DESCRIPTION = """
+Upload audio or video, get a task id at once, fetch the transcript when a worker has
+produced it. Errors are JSON: `{"error": "...", "detail": "..."}`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings, "api")
+    app = FastAPI(title="Whisper batch transcription", version="0.1.0", description=DESCRIPTION)
+    app.state.settings = settings
+    # Few retries: a request should fail fast with 503 rather than hang while Redis is down.
+    app.state.redis = connect_redis(settings.REDIS_URL, retries=1)
+    app.state.storage = get_storage(settings)
+    app.state.started = time.monotonic()
+
+    install_error_handlers(app)
+    app.add_middleware(
+        UploadLimitMiddleware,
+        max_bytes=settings.max_upload_bytes,
+        paths=(f"{API_PREFIX}/asr/submit",),
+    )
+    app.middleware("http")(log_access)
+
+    app.include_router(tasks.router, prefix=API_PREFIX)
+    app.include_router(audio.router, prefix=API_PREFIX)
+    app.include_router(health.router)
+    app.include_router(health.router, prefix=API_PREFIX, include_in_schema=False)
+    return app
+
+
+async def log_access(
+    request: Request, call_next: Callable[[Request], Awaitable[Response]]
+) -> Response:
+    started = time.perf_counter()
+    response = await call_next(request)
+    client = request.client.host if request.client else "-"
+    logger.bind(access=True).info(
+        '{} "{} {}" {} {:.1f}ms',
+        client, request.method, request.url.path, response.status_code,
+        (time.perf_counter() - started) * 1000,
+    )  # fmt: skip
+    return response

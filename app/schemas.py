@@ -1,0 +1,154 @@
+"""Request and response bodies of the task API."""
+
+import uuid
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# Whisper's languages (faster_whisper.tokenizer._LANGUAGE_CODES), copied so the API process
+# need not import faster-whisper; tests/app/test_schemas.py keeps the two lists equal.
+# fmt: off
+LANGUAGE_CODES = frozenset(
+    {
+        "af", "am", "ar", "as", "az", "ba", "be", "bg", "bn", "bo", "br", "bs", "ca", "cs", "cy",
+        "da", "de", "el", "en", "es", "et", "eu", "fa", "fi", "fo", "fr", "gl", "gu", "ha", "haw",
+        "he", "hi", "hr", "ht", "hu", "hy", "id", "is", "it", "ja", "jw", "ka", "kk", "km", "kn",
+        "ko", "la", "lb", "ln", "lo", "lt", "lv", "mg", "mi", "mk", "ml", "mn", "mr", "ms", "mt",
+        "my", "ne", "nl", "nn", "no", "oc", "pa", "pl", "ps", "pt", "ro", "ru", "sa", "sd", "si",
+        "sk", "sl", "sn", "so", "sq", "sr", "su", "sv", "sw", "ta", "te", "tg", "th", "tk", "tl",
+        "tr", "tt", "uk", "ur", "uz", "vi", "yi", "yo", "zh", "yue",
+    }
+)
+# fmt: on
+MAX_BEAM_SIZE = 20
+
+
+class TaskOptions(BaseModel):
+    """Transcription options; every field is optional."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    language: str | None = Field(
+        default=None,
+        description="Spoken language as an ISO 639-1 code (`en`, `de`, ...). "
+        "Empty or `auto` detects it.",
+        examples=["en"],
+    )
+    task: Literal["transcribe", "translate"] = Field(
+        default="transcribe", description="`translate` produces English text from any language."
+    )
+    word_timestamps: bool = Field(default=False, description="Add per-word timings to segments.")
+    hotwords: str | None = Field(
+        default=None, max_length=1000, description="Words or names the model should favour."
+    )
+    initial_prompt: str | None = Field(
+        default=None, max_length=2000, description="Text that sets style and vocabulary."
+    )
+    vad_filter: bool = Field(
+        default=False, description="Skip silence with Silero VAD before transcribing."
+    )
+    beam_size: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_BEAM_SIZE,
+        description="Beam width (1-20); the server default (WHISPER_DEFAULT_BEAM_SIZE) if absent.",
+    )
+
+    @field_validator("language")
+    @classmethod
+    def known_language(cls, value: str | None) -> str | None:
+        if value is None or value.strip().lower() in ("", "auto"):
+            return None
+        code = value.strip().lower()
+        if code not in LANGUAGE_CODES:
+            raise ValueError(
+                f"unknown language {value!r}; use `auto` or one of: "
+                + ", ".join(sorted(LANGUAGE_CODES))
+            )
+        return code
+
+    @field_validator("hotwords", "initial_prompt")
+    @classmethod
+    def blank_is_none(cls, value: str | None) -> str | None:
+        return value if value and value.strip() else None
+
+
+class TaskQueued(BaseModel):
+    """Answer to a submit: the task exists and waits for a worker."""
+
+    task_id: uuid.UUID
+    status: Literal["queued"] = "queued"
+    position: int | None = Field(
+        description="Place in the queue; 1 is the next task a worker takes."
+    )
+    estimated_wait: float | None = Field(
+        description="Seconds until a worker starts this task, from queued audio and recent "
+        "real-time factors; null while no worker is alive."
+    )
+    result_url: str
+
+
+class TranscriptWord(BaseModel):
+    start: float
+    end: float
+    word: str
+    probability: float
+
+
+class TranscriptSegment(BaseModel):
+    start: float = Field(description="Seconds from the start of the recording.")
+    end: float
+    text: str
+    words: list[TranscriptWord] | None = None
+
+
+class TaskTimings(BaseModel):
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    queue_seconds: float | None = Field(default=None, description="From upload to start.")
+    processing_seconds: float | None = None
+    rtf: float | None = Field(
+        default=None, description="Real-time factor: processing seconds per second of audio."
+    )
+
+
+class TaskPublic(BaseModel):
+    """A task as clients see it; fields that do not apply to its status are left out."""
+
+    task_id: uuid.UUID
+    status: Literal["queued", "processing", "done", "failed", "canceled"]
+    filename: str
+    model: str
+    options: TaskOptions
+    attempts: int
+    position: int | None = Field(default=None, description="Queued only: place in the queue.")
+    progress: int | None = Field(default=None, description="Processing: percent of audio done.")
+    text: str | None = None
+    language: str | None = Field(default=None, description="Detected (or requested) language.")
+    language_probability: float | None = None
+    duration: float | None = Field(default=None, description="Audio length in seconds.")
+    segments: list[TranscriptSegment] | None = None
+    audio_url: str | None = None
+    timings: TaskTimings
+    error: str | None = Field(default=None, description="Failed only: why, in words.")
+    retry_url: str | None = None
+
+
+class WorkerPublic(BaseModel):
+    name: str
+    model: str
+    device: str
+    state: str
+
+
+class Health(BaseModel):
+    status: Literal["ready", "unavailable"]
+    model: str = Field(description="The model workers load by default (WHISPER_MODEL).")
+    redis: str
+    database: str
+    workers_active: int
+    workers: list[WorkerPublic]
+    uptime: float = Field(description="Seconds since this API process started.")
+    reasons: list[str] = Field(default_factory=list, description="Why the service is not ready.")

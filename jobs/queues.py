@@ -1,0 +1,107 @@
+"""Redis and RQ handles shared by the API (enqueue, positions, liveness) and the worker.
+
+Imports neither FastAPI nor faster-whisper: the API imports this module.
+"""
+
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from redis import Redis
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
+from rq import Queue
+
+from app.config import Settings
+
+TRANSCRIBE_JOB = "jobs.transcribe.transcribe"
+# One key per live worker, refreshed by its heartbeat thread and expiring when it dies.
+WORKER_KEY_PREFIX = "asr:worker:"
+
+
+def connect_redis(redis_url: str, retries: int = 8) -> Redis:
+    """A client that retries a dropped connection (8 retries: ~10 s) instead of failing at
+    once; the worker rides out a short Redis restart mid-job this way."""
+    return Redis.from_url(
+        redis_url,
+        retry=Retry(
+            ExponentialBackoff(cap=2.0, base=0.1),
+            retries=retries,
+            supported_errors=(RedisConnectionError, RedisTimeoutError),
+        ),
+        socket_connect_timeout=2,
+        health_check_interval=30,
+    )
+
+
+def transcription_queue(redis: Redis, settings: Settings) -> Queue:
+    return Queue(settings.QUEUE_NAME, connection=redis)
+
+
+def enqueue_transcription(
+    queue: Queue, task_id: uuid.UUID, settings: Settings, replace: bool = False
+) -> None:
+    """Queue one task; the RQ job id is the task id, so a task is never queued twice.
+
+    `replace` first drops the record of an earlier run (a retry reuses the id).
+    """
+    if replace:
+        old = queue.fetch_job(str(task_id))
+        if old is not None:
+            old.delete()
+    queue.enqueue(
+        TRANSCRIBE_JOB,
+        str(task_id),
+        job_id=str(task_id),
+        unique=True,
+        job_timeout=settings.JOB_TIMEOUT_SECONDS,
+        result_ttl=settings.JOB_RESULT_TTL_SECONDS,
+        failure_ttl=settings.JOB_FAILURE_TTL_SECONDS,
+        description=f"transcribe task {task_id}",
+    )
+
+
+def queue_position(queue: Queue, task_id: uuid.UUID) -> int | None:
+    """1 for the next job a worker takes; None when the job is no longer waiting."""
+    index = queue.get_job_position(str(task_id))
+    return None if index is None else index + 1
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """What a worker says about itself in its heartbeat."""
+
+    name: str
+    model: str
+    device: str
+    compute_type: str
+    state: str
+    current_task: str | None
+    pid: int
+    hostname: str
+    started_at: str
+
+
+def write_worker_heartbeat(redis: Redis, info: WorkerInfo, ttl_seconds: int) -> None:
+    redis.set(WORKER_KEY_PREFIX + info.name, json.dumps(info.__dict__), ex=ttl_seconds)
+
+
+def remove_worker_heartbeat(redis: Redis, name: str) -> None:
+    redis.delete(WORKER_KEY_PREFIX + name)
+
+
+def live_workers(redis: Redis) -> list[WorkerInfo]:
+    """Workers whose heartbeat has not expired (RQ's own registry lags minutes behind a crash)."""
+    keys = sorted(redis.scan_iter(match=WORKER_KEY_PREFIX + "*", count=100))
+    if not keys:
+        return []
+    workers = []
+    for raw in redis.mget(keys):
+        if raw is None:  # expired between SCAN and MGET
+            continue
+        data: dict[str, Any] = json.loads(raw)
+        workers.append(WorkerInfo(**data))
+    return workers

@@ -1,0 +1,177 @@
+"""The transcription job: claim the task, transcribe its audio, store the result.
+
+Postgres owns the task's status. The job is safe to re-run: a task already in a final state
+is left alone, so a re-delivered job never writes a second transcript or history line.
+"""
+
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import av
+from loguru import logger
+from rq import get_current_job
+from rq.timeouts import JobTimeoutException
+
+from app.config import Settings, get_settings
+from jobs import engine
+from jobs.history import append_history
+from models import Task, TaskStatus
+from models.db import session_scope
+from storage import AudioNotFound, get_storage
+
+# Progress is written at most this often; a long file would otherwise mean a write per segment.
+PROGRESS_INTERVAL_SECONDS = 1.0
+
+
+class TranscriptionTimeout(Exception):
+    """The job ran past JOB_TIMEOUT_SECONDS."""
+
+
+@dataclass(frozen=True)
+class ClaimedTask:
+    task_id: uuid.UUID
+    audio_key: str
+    options: engine.TranscriptionOptions
+
+
+def transcribe(task_id: str) -> None:
+    """Transcribe one uploaded recording and store the transcript. Safe to re-run."""
+    settings = get_settings()
+    claimed = claim_task(settings, uuid.UUID(task_id), current_worker_name())
+    if claimed is None:
+        return
+    started = time.monotonic()
+    try:
+        model = engine.get_model(settings)
+        reporter = ProgressReporter(settings, claimed.task_id, started)
+        with get_storage(settings).open(claimed.audio_key) as audio:
+            transcript = engine.transcribe(model, audio, claimed.options, reporter)
+    except BaseException as exc:  # includes a stop signal: never leave the task `processing`
+        reason = failure_reason(exc, settings)
+        logger.error("task {}: failed: {}", task_id, reason)
+        finish_failed(settings, claimed.task_id, reason, time.monotonic() - started)
+        raise
+    finish_done(settings, claimed.task_id, transcript, time.monotonic() - started)
+
+
+def current_worker_name() -> str:
+    job = get_current_job()
+    return (job.worker_name if job else None) or f"{socket.gethostname()}.{id(job)}"
+
+
+def claim_task(settings: Settings, task_id: uuid.UUID, worker_name: str) -> ClaimedTask | None:
+    """Mark the task `processing`; None when there is nothing (left) to do."""
+    with session_scope(settings.DATABASE_URL) as session:
+        task = session.get(Task, task_id, with_for_update=True)
+        if task is None:
+            logger.warning("task {}: no such row, job dropped", task_id)
+            return None
+        if task.status not in (TaskStatus.QUEUED, TaskStatus.PROCESSING):
+            logger.info("task {}: already {}, nothing to do", task_id, task.status)
+            return None
+        if task.audio_key is None:
+            task.status, task.error = TaskStatus.FAILED, "audio file is no longer stored"
+            return None
+        task.status = TaskStatus.PROCESSING
+        task.started_at = datetime.now(UTC)
+        task.attempts += 1
+        task.progress = 0
+        task.error = None
+        task.worker_name = worker_name
+        logger.info("task {}: processing {} (attempt {})", task_id, task.filename, task.attempts)
+        return ClaimedTask(
+            task_id=task.id,
+            audio_key=task.audio_key,
+            options=engine.TranscriptionOptions(
+                language=task.language,
+                task=task.task,
+                word_timestamps=task.word_timestamps,
+                hotwords=task.hotwords,
+                initial_prompt=task.initial_prompt,
+                vad_filter=task.vad_filter,
+                beam_size=task.beam_size,
+            ),
+        )
+
+
+class ProgressReporter:
+    """Called after each segment: stores progress (throttled) and enforces the time limit.
+
+    RQ's own timeout is a SIGALRM that fires only when control returns to Python, so the
+    elapsed time is checked here too.
+    """
+
+    def __init__(self, settings: Settings, task_id: uuid.UUID, started: float) -> None:
+        self.settings = settings
+        self.task_id = task_id
+        self.started = started
+        self.last_write = started
+        self.last_percent = 0
+
+    def __call__(self, covered_seconds: float, total_seconds: float) -> None:
+        now = time.monotonic()
+        limit = self.settings.JOB_TIMEOUT_SECONDS
+        if now - self.started > limit:
+            raise TranscriptionTimeout(f"timed out after {limit} s")
+        percent = min(99, int(100 * covered_seconds / total_seconds)) if total_seconds else 0
+        if percent > self.last_percent and now - self.last_write >= PROGRESS_INTERVAL_SECONDS:
+            with session_scope(self.settings.DATABASE_URL) as session:
+                task = session.get(Task, self.task_id)
+                if task is not None and task.status == TaskStatus.PROCESSING:
+                    task.progress = percent
+            self.last_write, self.last_percent = now, percent
+
+
+def failure_reason(exc: BaseException, settings: Settings) -> str:
+    """A sentence a client can act on, not a stack trace."""
+    if isinstance(exc, TranscriptionTimeout):
+        return str(exc)
+    if isinstance(exc, JobTimeoutException):
+        return f"timed out after {settings.JOB_TIMEOUT_SECONDS} s"
+    if isinstance(exc, av.error.FFmpegError):
+        return f"could not decode audio: {exc}"
+    if isinstance(exc, AudioNotFound):
+        return "audio file is missing from storage"
+    if not isinstance(exc, Exception):
+        return f"worker stopped while processing ({type(exc).__name__})"
+    return f"transcription failed: {type(exc).__name__}: {exc}"
+
+
+def finish_done(
+    settings: Settings, task_id: uuid.UUID, transcript: engine.Transcript, elapsed: float
+) -> None:
+    with session_scope(settings.DATABASE_URL) as session:
+        task = session.get(Task, task_id, with_for_update=True)
+        if task is None or task.status != TaskStatus.PROCESSING:
+            return  # deleted or canceled meanwhile: that state wins
+        task.status = TaskStatus.DONE
+        task.text = transcript.text
+        task.segments = transcript.segments
+        task.detected_language = transcript.language
+        task.language_probability = transcript.language_probability
+        task.duration_seconds = transcript.duration
+        task.progress = 100
+        task.finished_at = datetime.now(UTC)
+        task.processing_seconds = round(elapsed, 3)
+        task.rtf = round(elapsed / transcript.duration, 4) if transcript.duration else None
+    # After the commit: the history line never describes a state Postgres does not hold.
+    append_history(settings.logs_path, task)
+    logger.info(
+        "task {}: done, {} segments, {:.1f} s of audio, rtf {}",
+        task_id, len(transcript.segments), transcript.duration, task.rtf,
+    )  # fmt: skip
+
+
+def finish_failed(settings: Settings, task_id: uuid.UUID, reason: str, elapsed: float) -> None:
+    with session_scope(settings.DATABASE_URL) as session:
+        task = session.get(Task, task_id, with_for_update=True)
+        if task is None or task.status != TaskStatus.PROCESSING:
+            return
+        task.status = TaskStatus.FAILED
+        task.error = reason
+        task.finished_at = datetime.now(UTC)
+        task.processing_seconds = round(elapsed, 3)
+    append_history(settings.logs_path, task)

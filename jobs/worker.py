@@ -1,0 +1,115 @@
+"""Worker entry point: `python -m jobs.worker [--burst]`.
+
+A `SimpleWorker` runs jobs in its own process, so the model loaded before the first job is
+kept for every later one (the default forking worker would lose it, and CTranslate2/CUDA do
+not survive `fork()`).
+"""
+
+import argparse
+import os
+import socket
+import sys
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from loguru import logger
+from rq import Queue, SimpleWorker
+
+from app.config import Settings, configure_logging, get_settings
+from jobs import engine
+from jobs.queues import (
+    WorkerInfo,
+    connect_redis,
+    remove_worker_heartbeat,
+    write_worker_heartbeat,
+)
+
+
+class TranscriptionWorker(SimpleWorker):
+    """Loads the model in `work()`, not `__init__`: `__init__` also runs wherever
+    `Worker.all()` rebuilds worker objects (the API must not load a model)."""
+
+    def work(self, *args: Any, **kwargs: Any) -> bool:
+        settings = get_settings()
+        model = engine.get_model(settings)
+        heartbeat = WorkerHeartbeat(self, model, settings)
+        heartbeat.start()
+        try:
+            return super().work(*args, **kwargs)
+        finally:
+            heartbeat.stop()
+
+
+class WorkerHeartbeat(threading.Thread):
+    """Keeps a short-lived key alive while the process lives, busy or idle.
+
+    RQ refreshes its own worker key only between jobs, so a killed worker would look alive
+    for up to job_timeout + 60 s; this key expires WORKER_HEARTBEAT_TTL_SECONDS after death.
+    """
+
+    def __init__(self, worker: SimpleWorker, model: engine.LoadedModel, settings: Settings) -> None:
+        super().__init__(name="worker-heartbeat", daemon=True)
+        self.worker = worker
+        self.model = model
+        self.ttl = settings.WORKER_HEARTBEAT_TTL_SECONDS
+        self.started_at = datetime.now(UTC).isoformat()
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                self.beat()
+            except Exception as exc:  # a Redis blip must not kill the heartbeat
+                logger.warning("worker {}: heartbeat failed: {}", self.worker.name, exc)
+            self.stopped.wait(self.ttl / 3)
+
+    def beat(self) -> None:
+        current = self.worker.get_current_job_id()
+        info = WorkerInfo(
+            name=self.worker.name,
+            model=self.model.name,
+            device=self.model.device,
+            compute_type=self.model.compute_type,
+            state="busy" if current else "idle",
+            current_task=current,
+            pid=os.getpid(),
+            hostname=socket.gethostname(),
+            started_at=self.started_at,
+        )
+        write_worker_heartbeat(self.worker.connection, info, self.ttl)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.join(timeout=5)
+        try:
+            remove_worker_heartbeat(self.worker.connection, self.worker.name)
+        except Exception as exc:
+            logger.warning("worker {}: could not remove heartbeat: {}", self.worker.name, exc)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run a transcription worker.")
+    parser.add_argument("--burst", action="store_true", help="exit once the queue is empty")
+    parser.add_argument("--name", help="worker name (default: host.pid)")
+    args = parser.parse_args(argv)
+
+    settings = get_settings()
+    configure_logging(settings, "worker")
+    redis = connect_redis(settings.REDIS_URL)
+    queue = Queue(settings.QUEUE_NAME, connection=redis)
+    worker = TranscriptionWorker(
+        [queue], connection=redis, name=args.name or f"{socket.gethostname()}.{os.getpid()}"
+    )
+    try:
+        # RQ logs through the standard library, which lacks loguru's TRACE and SUCCESS.
+        rq_level = {"TRACE": "DEBUG", "SUCCESS": "INFO"}.get(settings.LOG_LEVEL, settings.LOG_LEVEL)
+        worker.work(burst=args.burst, logging_level=rq_level)
+    except engine.ModelNotFound as exc:
+        logger.error("worker: cannot start: {}", exc)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""The task table: one uploaded recording, its options, its progress and its transcript."""
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    Sequence,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base
+
+
+class TaskStatus(StrEnum):
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+FINAL_STATUSES = frozenset({TaskStatus.DONE, TaskStatus.FAILED, TaskStatus.CANCELED})
+
+# Numbers recordings in upload order; part of the stored file name. Drawn before the row is
+# inserted because the file is written first.
+RECORDING_SEQ = Sequence("recording_seq")
+
+
+class Task(Base):
+    __tablename__ = "task"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('queued', 'processing', 'done', 'failed', 'canceled')", name="status"
+        ),
+        CheckConstraint("task IN ('transcribe', 'translate')", name="task"),
+        CheckConstraint("progress BETWEEN 0 AND 100", name="progress"),
+        Index("ix_task_status_created_at", "status", "created_at"),
+    )
+
+    # Also the RQ job id.
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    status: Mapped[str] = mapped_column(String(16), default=TaskStatus.QUEUED)
+    seq: Mapped[int] = mapped_column(
+        BigInteger, RECORDING_SEQ, server_default=RECORDING_SEQ.next_value(), unique=True
+    )
+
+    # The upload. `filename` is the client's name, for display only; `audio_key` is ours.
+    filename: Mapped[str] = mapped_column(String(255))
+    audio_key: Mapped[str | None] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    duration_seconds: Mapped[float | None] = mapped_column(Float)
+
+    # Requested options, passed to faster-whisper as they are.
+    language: Mapped[str | None] = mapped_column(String(16))
+    task: Mapped[str] = mapped_column(String(16), default="transcribe")
+    word_timestamps: Mapped[bool] = mapped_column(Boolean, default=False)
+    hotwords: Mapped[str | None] = mapped_column(Text)
+    initial_prompt: Mapped[str | None] = mapped_column(Text)
+    vad_filter: Mapped[bool] = mapped_column(Boolean, default=False)
+    beam_size: Mapped[int] = mapped_column(Integer, default=5)
+    model: Mapped[str] = mapped_column(String(255))
+
+    # The result.
+    detected_language: Mapped[str | None] = mapped_column(String(16))
+    language_probability: Mapped[float | None] = mapped_column(Float)
+    text: Mapped[str | None] = mapped_column(Text)
+    # [{"start", "end", "text", "words": [{"start", "end", "word", "probability"}]?}, ...]
+    segments: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
+    error: Mapped[str | None] = mapped_column(Text)
+
+    # Bookkeeping.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    progress: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    worker_name: Mapped[str | None] = mapped_column(String(255))
+    processing_seconds: Mapped[float | None] = mapped_column(Float)
+    # processing_seconds / duration_seconds: below 1 is faster than real time.
+    rtf: Mapped[float | None] = mapped_column(Float)

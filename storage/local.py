@@ -1,0 +1,57 @@
+"""Local filesystem backend: one flat directory of recordings."""
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import BinaryIO
+
+from storage.base import CHUNK_SIZE, AudioNotFound, Storage
+
+
+class LocalStorage(Storage):
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def save(self, key: str, stream: BinaryIO) -> int:
+        self.root.mkdir(parents=True, exist_ok=True)
+        target = self._path(key)
+        # Write to a temporary name and rename, so a reader never sees half a file.
+        fd, partial = tempfile.mkstemp(dir=self.root, prefix=".upload-", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                shutil.copyfileobj(stream, out, CHUNK_SIZE)
+                size = out.tell()
+            os.replace(partial, target)
+        except BaseException:
+            Path(partial).unlink(missing_ok=True)
+            raise
+        return size
+
+    def open(self, key: str) -> BinaryIO:
+        try:
+            return self._path(key).open("rb")
+        except FileNotFoundError:
+            raise AudioNotFound(key) from None
+
+    def delete(self, key: str) -> bool:
+        try:
+            self._path(key).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def size(self, key: str) -> int:
+        try:
+            return self._path(key).stat().st_size
+        except FileNotFoundError:
+            raise AudioNotFound(key) from None
+
+    def _path(self, key: str) -> Path:
+        # Keys are ours, but refuse anything that could leave the root all the same.
+        if not key or "/" in key or "\\" in key or key.startswith("."):
+            raise ValueError(f"invalid storage key: {key!r}")
+        return self.root / key
