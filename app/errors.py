@@ -96,8 +96,10 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    kept = ("type", "loc", "msg", "input")
-    errors = [{k: e[k] for k in kept if k in e} for e in exc.errors()]
+    errors = [{k: e[k] for k in ("type", "loc", "msg") if k in e} for e in exc.errors()]
+    for error, raw in zip(errors, exc.errors(), strict=True):
+        if isinstance(raw.get("input"), str | int | float | bool):
+            error["input"] = raw["input"]  # echo simple values only, never an upload
     return error_response(422, "invalid request", errors)
 
 

@@ -27,7 +27,7 @@ MAX_BEAM_SIZE = 20
 class TaskOptions(BaseModel):
     """Transcription options; every field is optional."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="ignore")
 
     language: str | None = Field(
         default=None,
@@ -115,7 +115,7 @@ class TaskTimings(BaseModel):
 
 
 class TaskPublic(BaseModel):
-    """A task as clients see it; fields that do not apply to its status are left out."""
+    """A task as clients see it; fields that do not apply to its status are null."""
 
     task_id: uuid.UUID
     status: Literal["queued", "processing", "done", "failed", "canceled"]

@@ -23,7 +23,7 @@ from app.errors import (
     responses,
 )
 from app.estimates import estimated_wait
-from app.schemas import TaskOptions, TaskPublic, TaskQueued, TaskTimings
+from app.schemas import TaskOptions, TaskPublic, TaskQueued, TaskTimings, TranscriptSegment
 from app.uploads import store_upload
 from jobs.queues import enqueue_transcription, live_workers, queue_position
 from models import Task, TaskStatus
@@ -194,7 +194,7 @@ def task_public(task: Task, request: Request) -> TaskPublic:
         public.text = task.text
         public.language = task.detected_language
         public.language_probability = task.language_probability
-        public.segments = task.segments  # type: ignore[assignment]
+        public.segments = [TranscriptSegment.model_validate(s) for s in task.segments or []]
         public.audio_url = str(request.url_for("download_audio", task_id=task.id))
     elif status == TaskStatus.FAILED:
         public.error = task.error

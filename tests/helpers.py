@@ -1,0 +1,36 @@
+"""Small helpers shared by tests."""
+
+import os
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# ../shared/audio beside the checkout (CI has it too); SHARED_AUDIO_PATH overrides.
+AUDIO = Path(os.environ.get("SHARED_AUDIO_PATH", ROOT.parent / "shared" / "audio"))
+JFK_LINE = "ask not what your country can do for you"
+
+
+def audio_file(name: str) -> Path:
+    path = AUDIO / name
+    if not path.is_file():
+        pytest.fail(f"shared test audio missing: {path} (set SHARED_AUDIO_PATH)")
+    return path
+
+
+def normalize(text: str) -> str:
+    """Lower case, punctuation removed, single spaces: for comparing transcripts."""
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+def wait_for(condition: Callable[[], object], timeout: float, message: str) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {message}")
