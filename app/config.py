@@ -26,7 +26,10 @@ LogLevel = Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRI
 class Settings(BaseSettings):
     """One place for every knob; `.env.example` lists them in the same order."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+    # env_ignore_empty: `NAME=` in .env means "use the default", as .env.example shows.
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", frozen=True, env_ignore_empty=True
+    )
 
     DATABASE_URL: str = "postgresql+psycopg://postgres@127.0.0.1:5432/asr"
     REDIS_URL: str = "redis://127.0.0.1:6379/0"
@@ -91,21 +94,27 @@ def configure_logging(settings: Settings, log_name: str) -> None:
     from loguru import logger
 
     settings.logs_path.mkdir(parents=True, exist_ok=True)
-    rotation = {"rotation": settings.LOG_ROTATION, "retention": settings.LOG_RETENTION}
     logger.remove()
     logger.add(sys.stderr, level=settings.LOG_LEVEL)
     logger.add(
         settings.logs_path / f"{log_name}.log",
         level=settings.LOG_LEVEL,
         filter=lambda record: "access" not in record["extra"],
-        **rotation,
+        rotation=settings.LOG_ROTATION,
+        retention=settings.LOG_RETENTION,
     )
-    logger.add(settings.logs_path / "error.log", level="ERROR", **rotation)
+    logger.add(
+        settings.logs_path / "error.log",
+        level="ERROR",
+        rotation=settings.LOG_ROTATION,
+        retention=settings.LOG_RETENTION,
+    )
     if log_name == "api":
         # Access lines (bound with access=True by the API middleware) get a file of their own.
         logger.add(
             settings.logs_path / "access.log",
             format="{time:YYYY-MM-DD HH:mm:ss.SSS} {message}",
             filter=lambda record: "access" in record["extra"],
-            **rotation,
+            rotation=settings.LOG_ROTATION,
+            retention=settings.LOG_RETENTION,
         )

@@ -15,12 +15,16 @@ RECENT_TASKS = 50
 
 def recent_rtf(session: Session) -> float:
     """Median real-time factor of the last finished tasks."""
-    rtfs = session.scalars(
-        select(Task.rtf)
-        .where(Task.status == TaskStatus.DONE, Task.rtf.is_not(None))
-        .order_by(Task.finished_at.desc())
-        .limit(RECENT_TASKS)
-    ).all()
+    rtfs: list[float] = [
+        rtf
+        for rtf in session.scalars(
+            select(Task.rtf)
+            .where(Task.status == TaskStatus.DONE, Task.rtf.is_not(None))
+            .order_by(Task.finished_at.desc())
+            .limit(RECENT_TASKS)
+        )
+        if rtf is not None
+    ]
     return statistics.median(rtfs) if rtfs else DEFAULT_RTF
 
 

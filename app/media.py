@@ -62,9 +62,9 @@ def probe(stream: BinaryIO) -> MediaInfo:
 
 
 def _describe(container: av.container.InputContainer) -> MediaInfo:
-    audio = next((s for s in container.streams if s.type == "audio"), None)
-    if audio is None:
+    if not container.streams.audio:
         raise ProbeError(f"the {container.format.name} file has no audio track")
+    audio = container.streams.audio[0]
     if not _decodes_a_frame(container, audio):
         raise ProbeError(f"the {audio.codec_context.name} audio track has no decodable frames")
     has_video = any(s.type == "video" for s in container.streams)

