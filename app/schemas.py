@@ -2,9 +2,10 @@
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from fastapi import Form
+from pydantic import AfterValidator, BaseModel, Field
 
 # Whisper's languages (faster_whisper.tokenizer._LANGUAGE_CODES), copied so the API process
 # need not import faster-whisper; tests/app/test_schemas.py keeps the two lists equal.
@@ -24,54 +25,67 @@ LANGUAGE_CODES = frozenset(
 MAX_BEAM_SIZE = 20
 
 
+def normalize_language(value: str | None) -> str | None:
+    """`auto`, empty or absent mean detection; otherwise one of Whisper's language codes."""
+    if value is None or value.strip().lower() in ("", "auto"):
+        return None
+    code = value.strip().lower()
+    if code not in LANGUAGE_CODES:
+        raise ValueError(
+            f"unknown language {value!r}; use `auto` or one of: "
+            + ", ".join(sorted(LANGUAGE_CODES))
+        )
+    return code
+
+
+def blank_to_none(value: str | None) -> str | None:
+    return value if value and value.strip() else None
+
+
+Language = Annotated[str | None, AfterValidator(normalize_language)]
+OptionalText = Annotated[str | None, AfterValidator(blank_to_none)]
+
+LANGUAGE_DOC = "Spoken language as an ISO 639-1 code (`en`, `de`, ...); empty or `auto` detects it."
+TASK_DOC = "`translate` produces English text from any language."
+WORD_TIMESTAMPS_DOC = "Add per-word timings to the segments."
+HOTWORDS_DOC = "Words or names the model should favour (at most 1000 characters)."
+INITIAL_PROMPT_DOC = "Text that sets style and vocabulary (at most 2000 characters)."
+VAD_FILTER_DOC = "Skip silence with Silero VAD before transcribing."
+BEAM_SIZE_DOC = "Beam width, 1-20; the server default (WHISPER_DEFAULT_BEAM_SIZE) if absent."
+
+
 class TaskOptions(BaseModel):
-    """Transcription options; every field is optional."""
+    """Transcription options of a task, as submitted."""
 
-    model_config = ConfigDict(extra="ignore")
+    language: Language = Field(default=None, description=LANGUAGE_DOC)
+    task: Literal["transcribe", "translate"] = Field(default="transcribe", description=TASK_DOC)
+    word_timestamps: bool = Field(default=False, description=WORD_TIMESTAMPS_DOC)
+    hotwords: OptionalText = Field(default=None, max_length=1000, description=HOTWORDS_DOC)
+    initial_prompt: OptionalText = Field(
+        default=None, max_length=2000, description=INITIAL_PROMPT_DOC
+    )
+    vad_filter: bool = Field(default=False, description=VAD_FILTER_DOC)
+    beam_size: int | None = Field(default=None, ge=1, le=MAX_BEAM_SIZE, description=BEAM_SIZE_DOC)
 
-    language: str | None = Field(
-        default=None,
-        description="Spoken language as an ISO 639-1 code (`en`, `de`, ...). "
-        "Empty or `auto` detects it.",
-        examples=["en"],
-    )
-    task: Literal["transcribe", "translate"] = Field(
-        default="transcribe", description="`translate` produces English text from any language."
-    )
-    word_timestamps: bool = Field(default=False, description="Add per-word timings to segments.")
-    hotwords: str | None = Field(
-        default=None, max_length=1000, description="Words or names the model should favour."
-    )
-    initial_prompt: str | None = Field(
-        default=None, max_length=2000, description="Text that sets style and vocabulary."
-    )
-    vad_filter: bool = Field(
-        default=False, description="Skip silence with Silero VAD before transcribing."
-    )
-    beam_size: int | None = Field(
-        default=None,
-        ge=1,
-        le=MAX_BEAM_SIZE,
-        description="Beam width (1-20); the server default (WHISPER_DEFAULT_BEAM_SIZE) if absent.",
-    )
 
-    @field_validator("language")
-    @classmethod
-    def known_language(cls, value: str | None) -> str | None:
-        if value is None or value.strip().lower() in ("", "auto"):
-            return None
-        code = value.strip().lower()
-        if code not in LANGUAGE_CODES:
-            raise ValueError(
-                f"unknown language {value!r}; use `auto` or one of: "
-                + ", ".join(sorted(LANGUAGE_CODES))
-            )
-        return code
-
-    @field_validator("hotwords", "initial_prompt")
-    @classmethod
-    def blank_is_none(cls, value: str | None) -> str | None:
-        return value if value and value.strip() else None
+def task_options_form(
+    language: Annotated[Language, Form(description=LANGUAGE_DOC, examples=["en"])] = None,
+    task: Annotated[Literal["transcribe", "translate"], Form(description=TASK_DOC)] = "transcribe",
+    word_timestamps: Annotated[bool, Form(description=WORD_TIMESTAMPS_DOC)] = False,
+    hotwords: Annotated[OptionalText, Form(max_length=1000, description=HOTWORDS_DOC)] = None,
+    initial_prompt: Annotated[
+        OptionalText, Form(max_length=2000, description=INITIAL_PROMPT_DOC)
+    ] = None,
+    vad_filter: Annotated[bool, Form(description=VAD_FILTER_DOC)] = False,
+    beam_size: Annotated[
+        int | None, Form(ge=1, le=MAX_BEAM_SIZE, description=BEAM_SIZE_DOC)
+    ] = None,
+) -> TaskOptions:
+    """The submit form's option fields, one by one so the OpenAPI page lists each of them."""
+    return TaskOptions(
+        language=language, task=task, word_timestamps=word_timestamps, hotwords=hotwords,
+        initial_prompt=initial_prompt, vad_filter=vad_filter, beam_size=beam_size,
+    )  # fmt: skip
 
 
 class TaskQueued(BaseModel):

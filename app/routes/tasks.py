@@ -3,7 +3,7 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
 from loguru import logger
 from redis import Redis
 from redis.exceptions import RedisError
@@ -23,7 +23,14 @@ from app.errors import (
     responses,
 )
 from app.estimates import estimated_wait
-from app.schemas import TaskOptions, TaskPublic, TaskQueued, TaskTimings, TranscriptSegment
+from app.schemas import (
+    TaskOptions,
+    TaskPublic,
+    TaskQueued,
+    TaskTimings,
+    TranscriptSegment,
+    task_options_form,
+)
 from app.uploads import store_upload
 from jobs.queues import enqueue_transcription, live_workers, queue_position
 from models import Task, TaskStatus
@@ -40,7 +47,7 @@ router = APIRouter(prefix="/asr", tags=["tasks"])
 def submit_task(
     request: Request,
     audio: Annotated[UploadFile, File(description="The recording: audio or video file.")],
-    options: Annotated[TaskOptions, Form()],
+    options: Annotated[TaskOptions, Depends(task_options_form)],
     session: SessionDep,
     queue: QueueDep,
     redis: RedisDep,
