@@ -3,6 +3,7 @@
 import uuid
 from collections.abc import Iterator
 from typing import BinaryIO
+from urllib.parse import quote
 
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
@@ -10,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from app.deps import SessionDep, StorageDep
 from app.errors import AudioGone, TaskNotFound, responses
 from app.routes.tasks import get_task_or_404
+from models import Task
 from storage import AudioNotFound
 from storage.base import CHUNK_SIZE
 
@@ -35,15 +37,28 @@ def download_audio(
         audio = storage.open(task.audio_key)
     except AudioNotFound:
         raise AudioGone("the recording is no longer stored") from None
-    extension = task.audio_key.rsplit(".", 1)[-1]
     return StreamingResponse(
         _chunks(audio),
         media_type=task.content_type,
         headers={
             "Content-Length": str(task.size_bytes),
-            "Content-Disposition": f'attachment; filename="{task.id}.{extension}"',
+            "Content-Disposition": content_disposition(download_name(task)),
         },
     )
+
+
+def download_name(task: Task) -> str:
+    """The client's file name with the extension of the format we actually stored."""
+    extension = (task.audio_key or "").rsplit(".", 1)[-1]
+    stem = task.filename.rsplit(".", 1)[0] if "." in task.filename else task.filename
+    return f"{stem or task.id}.{extension}"
+
+
+def content_disposition(filename: str) -> str:
+    """RFC 6266: an ASCII fallback plus the exact UTF-8 name, both safely escaped."""
+    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_"
+                       for c in filename)  # fmt: skip
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 def _chunks(audio: BinaryIO) -> Iterator[bytes]:

@@ -105,10 +105,12 @@ def test_flac_mp3_and_wav_all_transcribe(client, run_worker, tmp_path):
     }
     task_ids = {kind: submit(client, path).json()["task_id"] for kind, path in uploads.items()}
 
-    run_worker()
+    worker = run_worker()
 
     results = {kind: result(client, task_id) for kind, task_id in task_ids.items()}
     assert {r["status"] for r in results.values()} == {"done"}, results
+    # One process, one model load, three jobs: no fork and no reload per job.
+    assert worker.stderr.count("model tiny.en loaded") == 1
     assert JFK_LINE in normalize(results["flac"]["text"])
     assert JFK_LINE in normalize(results["wav"]["text"])
     assert "comfy" in normalize(results["mp3"]["text"])
