@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     JOB_FAILURE_TTL_SECONDS: int = Field(default=7 * 24 * 3600, ge=0)
     # A worker counts as alive while its heartbeat key (refreshed every third of this) exists.
     WORKER_HEARTBEAT_TTL_SECONDS: int = Field(default=30, ge=3)
+    # true: submit answers 503 while no worker is alive. false: it accepts the task and says
+    # so in a `warning`; the task waits for a worker.
+    REJECT_WHEN_NO_WORKERS: bool = False
 
     LOG_LEVEL: LogLevel = "INFO"
     LOG_ROTATION: str = "50 MB"

@@ -53,6 +53,15 @@ class AudioGone(AppError):
     error = "audio no longer stored"
 
 
+class RangeNotSatisfiable(AppError):
+    status_code = 416
+    error = "range not satisfiable"
+
+    def __init__(self, detail: str, size: int) -> None:
+        super().__init__(detail)
+        self.headers = {"Content-Range": f"bytes */{size}"}
+
+
 class PayloadTooLarge(AppError):
     status_code = 413
     error = "upload too large"

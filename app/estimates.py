@@ -28,23 +28,26 @@ def recent_rtf(session: Session) -> float:
     return statistics.median(rtfs) if rtfs else DEFAULT_RTF
 
 
-def audio_seconds_ahead(session: Session, task: Task) -> float:
-    """Audio still to transcribe before `task`: older queued tasks plus the unfinished part
-    of those in progress."""
-    queued = session.scalars(
-        select(Task.duration_seconds).where(Task.status == TaskStatus.QUEUED, Task.seq < task.seq)
-    ).all()
+def audio_seconds_ahead(session: Session, before_seq: int | None = None) -> float:
+    """Audio still to transcribe ahead of a task: queued tasks older than it (all of them
+    when `before_seq` is None) plus the unfinished part of those in progress."""
+    queued = select(Task.duration_seconds).where(Task.status == TaskStatus.QUEUED)
+    if before_seq is not None:
+        queued = queued.where(Task.seq < before_seq)
     processing = session.execute(
         select(Task.duration_seconds, Task.progress).where(Task.status == TaskStatus.PROCESSING)
     ).all()
-    ahead = sum(d or 0.0 for d in queued)
+    ahead = sum(d or 0.0 for d in session.scalars(queued))
     ahead += sum((d or 0.0) * (100 - p) / 100 for d, p in processing)
     return ahead
 
 
-def estimated_wait(session: Session, task: Task, live_workers: int) -> float | None:
-    """Seconds until a worker starts `task`; None when no worker is alive to start it."""
+def estimated_wait(
+    session: Session, live_workers: int, before_seq: int | None = None
+) -> float | None:
+    """Seconds until a worker starts the task numbered `before_seq` (a new task when None);
+    None when no worker is alive to start it."""
     if live_workers == 0:
         return None
-    seconds = audio_seconds_ahead(session, task) * recent_rtf(session) / live_workers
+    seconds = audio_seconds_ahead(session, before_seq) * recent_rtf(session) / live_workers
     return round(seconds, 1)

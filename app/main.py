@@ -8,7 +8,7 @@ from loguru import logger
 
 from app.config import Settings, configure_logging, get_settings
 from app.errors import install_error_handlers
-from app.routes import audio, health, tasks
+from app.routes import audio, health, history, lifecycle, queue, tasks
 from app.uploads import UploadLimitMiddleware
 from jobs.queues import connect_redis
 from storage import get_storage
@@ -38,8 +38,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.middleware("http")(log_access)
 
-    app.include_router(tasks.router, prefix=API_PREFIX)
-    app.include_router(audio.router, prefix=API_PREFIX)
+    for routes in (tasks, lifecycle, history, audio, queue):
+        app.include_router(routes.router, prefix=API_PREFIX)
     app.include_router(health.router)
     app.include_router(health.router, prefix=API_PREFIX, include_in_schema=False)
     return app

@@ -101,6 +101,9 @@ class TaskQueued(BaseModel):
         "real-time factors; null while no worker is alive."
     )
     result_url: str
+    warning: str | None = Field(
+        default=None, description="Set when no worker is alive to start the task yet."
+    )
 
 
 class TranscriptWord(BaseModel):
@@ -151,10 +154,59 @@ class TaskPublic(BaseModel):
 
 
 class WorkerPublic(BaseModel):
+    """A live worker, from its heartbeat."""
+
     name: str
     model: str
     device: str
-    state: str
+    compute_type: str
+    state: Literal["idle", "busy"]
+    current_task: str | None
+    load: float = Field(description="The worker host's 1-minute load average.")
+    rss_mb: float = Field(description="The worker process's resident memory.")
+    last_seen: datetime
+
+
+class HistoryRecord(BaseModel):
+    task_id: uuid.UUID
+    filename: str
+    status: Literal["queued", "processing", "done", "failed", "canceled"]
+    text_preview: str | None = Field(description="The first 200 characters of the text.")
+    created_at: datetime
+    duration: float | None
+    audio_url: str | None = Field(description="Null once retention removed the recording.")
+
+
+class HistoryPage(BaseModel):
+    total: int = Field(description="Tasks matching the filter, over all pages.")
+    limit: int
+    offset: int
+    records: list[HistoryRecord]
+
+
+class QueueStatus(BaseModel):
+    queued: int = Field(description="Jobs waiting in the transcription queue.")
+    processing: int = Field(description="Jobs a worker has started.")
+    failed: int = Field(description="Jobs in RQ's failed registry.")
+    workers: int = Field(description="Live workers serving the queue.")
+    workers_busy: int
+    estimated_wait: float | None = Field(
+        description="Seconds a task submitted now would wait for a worker; null without one."
+    )
+
+
+class RtfStats(BaseModel):
+    mean: float | None
+    median: float | None
+
+
+class Stats(BaseModel):
+    tasks: dict[str, int] = Field(description="Task count by status, plus `total`.")
+    audio_hours_transcribed: float = Field(description="Audio of `done` tasks, in hours.")
+    rtf: RtfStats = Field(description="Real-time factor of `done` tasks.")
+    mean_queue_wait_seconds: float | None = Field(description="From upload to start.")
+    uptime: float = Field(description="Seconds since this API process started.")
+    workers: list[WorkerPublic]
 
 
 class Health(BaseModel):

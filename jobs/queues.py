@@ -64,6 +64,37 @@ def enqueue_transcription(
     )
 
 
+def remove_job(queue: Queue, task_id: uuid.UUID, only_if_waiting: bool = False) -> bool:
+    """Delete the task's RQ job from the queue and every registry; True if one was removed.
+
+    With `only_if_waiting`, a job a worker has already started is left alone (the worker
+    notices the canceled row itself).
+    """
+    job = queue.fetch_job(str(task_id))
+    if job is None:
+        return False
+    if only_if_waiting and queue_position(queue, task_id) is None:
+        return False
+    job.delete()
+    return True
+
+
+@dataclass(frozen=True)
+class QueueCounts:
+    queued: int
+    processing: int
+    failed: int
+
+
+def queue_counts(queue: Queue) -> QueueCounts:
+    # cleanup=False: RQ's cleanup uses signals and raises outside the main thread (rq#2135).
+    return QueueCounts(
+        queued=queue.count,
+        processing=queue.started_job_registry.get_job_count(cleanup=False),
+        failed=queue.failed_job_registry.get_job_count(cleanup=False),
+    )
+
+
 def queue_position(queue: Queue, task_id: uuid.UUID) -> int | None:
     """1 for the next job a worker takes; None when the job is no longer waiting."""
     index = queue.get_job_position(str(task_id))
@@ -75,14 +106,18 @@ class WorkerInfo:
     """What a worker says about itself in its heartbeat."""
 
     name: str
+    queues: list[str]
     model: str
     device: str
     compute_type: str
-    state: str
+    state: str  # "idle" or "busy"
     current_task: str | None
+    load: float  # the host's 1-minute load average
+    rss_mb: float  # the worker process's resident memory
     pid: int
     hostname: str
     started_at: str
+    last_seen: str
 
 
 def write_worker_heartbeat(redis: Redis, info: WorkerInfo, ttl_seconds: int) -> None:
@@ -103,5 +138,12 @@ def live_workers(redis: Redis) -> list[WorkerInfo]:
         if raw is None:  # expired between SCAN and MGET
             continue
         data: dict[str, Any] = json.loads(raw)
-        workers.append(WorkerInfo(**data))
+        try:
+            workers.append(WorkerInfo(**data))
+        except TypeError:
+            continue  # written by a worker of another version; it will expire
     return workers
+
+
+def workers_serving(redis: Redis, queue_name: str) -> list[WorkerInfo]:
+    return [w for w in live_workers(redis) if queue_name in w.queues]

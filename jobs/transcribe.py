@@ -22,12 +22,20 @@ from models import Task, TaskStatus
 from models.db import session_scope
 from storage import AudioNotFound, get_storage
 
-# Progress is written at most this often; a long file would otherwise mean a write per segment.
-PROGRESS_INTERVAL_SECONDS = 1.0
+# The row is read (cancel check) and progress written at most this often.
+CHECK_INTERVAL_SECONDS = 0.5
 
 
 class TranscriptionTimeout(Exception):
     """The job ran past JOB_TIMEOUT_SECONDS."""
+
+
+class TaskCanceled(Exception):
+    """The task was canceled or deleted while it was being transcribed."""
+
+    def __init__(self, task_id: uuid.UUID, status: str | None) -> None:
+        super().__init__(f"task {task_id}: {status or 'deleted'} while processing")
+        self.deleted = status is None
 
 
 @dataclass(frozen=True)
@@ -46,9 +54,14 @@ def transcribe(task_id: str) -> None:
     started = time.monotonic()
     try:
         model = engine.get_model(settings)
-        reporter = ProgressReporter(settings, claimed.task_id, started)
+        checkpoint = Checkpoint(settings, claimed.task_id, started)
         with get_storage(settings).open(claimed.audio_key) as audio:
-            transcript = engine.transcribe(model, audio, claimed.options, reporter)
+            transcript = engine.transcribe(model, audio, claimed.options, checkpoint)
+    except TaskCanceled as exc:
+        logger.info("{}: stopped after {:.1f} s", exc, time.monotonic() - started)
+        if exc.deleted and (job := get_current_job()) is not None:
+            job.result_ttl = 0  # RQ then deletes the job record: nothing of the task remains
+        return  # not an error: RQ files the job as finished and the worker moves on
     except BaseException as exc:  # includes a stop signal: never leave the task `processing`
         reason = failure_reason(exc, settings)
         logger.error("task {}: failed: {}", task_id, reason)
@@ -97,18 +110,21 @@ def claim_task(settings: Settings, task_id: uuid.UUID, worker_name: str) -> Clai
         )
 
 
-class ProgressReporter:
-    """Called after each segment: stores progress (throttled) and enforces the time limit.
+class Checkpoint:
+    """Called after each segment: enforces the time limit, notices cancellation, and stores
+    progress.
 
-    RQ's own timeout is a SIGALRM that fires only when control returns to Python, so the
-    elapsed time is checked here too.
+    RQ's own timeout is a SIGALRM that fires only when control returns to Python, and RQ's
+    stop-job command does nothing for a SimpleWorker, so both are checked here. A task is
+    canceled (or deleted) by the API changing its row; the row is read at most every
+    CHECK_INTERVAL_SECONDS.
     """
 
     def __init__(self, settings: Settings, task_id: uuid.UUID, started: float) -> None:
         self.settings = settings
         self.task_id = task_id
         self.started = started
-        self.last_write = started
+        self.last_check = started
         self.last_percent = 0
 
     def __call__(self, covered_seconds: float, total_seconds: float) -> None:
@@ -116,13 +132,16 @@ class ProgressReporter:
         limit = self.settings.JOB_TIMEOUT_SECONDS
         if now - self.started > limit:
             raise TranscriptionTimeout(f"timed out after {limit} s")
+        if now - self.last_check < CHECK_INTERVAL_SECONDS:
+            return
         percent = min(99, int(100 * covered_seconds / total_seconds)) if total_seconds else 0
-        if percent > self.last_percent and now - self.last_write >= PROGRESS_INTERVAL_SECONDS:
-            with session_scope(self.settings.DATABASE_URL) as session:
-                task = session.get(Task, self.task_id)
-                if task is not None and task.status == TaskStatus.PROCESSING:
-                    task.progress = percent
-            self.last_write, self.last_percent = now, percent
+        with session_scope(self.settings.DATABASE_URL) as session:
+            task = session.get(Task, self.task_id)
+            if task is None or task.status != TaskStatus.PROCESSING:
+                raise TaskCanceled(self.task_id, task.status if task else None)
+            if percent > self.last_percent:
+                task.progress = self.last_percent = percent
+        self.last_check = now
 
 
 def failure_reason(exc: BaseException, settings: Settings) -> str:

@@ -11,6 +11,7 @@ import socket
 import sys
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from loguru import logger
@@ -68,14 +69,18 @@ class WorkerHeartbeat(threading.Thread):
         current = self.worker.get_current_job_id()
         info = WorkerInfo(
             name=self.worker.name,
+            queues=self.worker.queue_names(),
             model=self.model.name,
             device=self.model.device,
             compute_type=self.model.compute_type,
             state="busy" if current else "idle",
             current_task=current,
+            load=round(os.getloadavg()[0], 2),
+            rss_mb=round(resident_memory_bytes() / 1e6, 1),
             pid=os.getpid(),
             hostname=socket.gethostname(),
             started_at=self.started_at,
+            last_seen=datetime.now(UTC).isoformat(),
         )
         write_worker_heartbeat(self.worker.connection, info, self.ttl)
 
@@ -86,6 +91,14 @@ class WorkerHeartbeat(threading.Thread):
             remove_worker_heartbeat(self.worker.connection, self.worker.name)
         except Exception as exc:
             logger.warning("worker {}: could not remove heartbeat: {}", self.worker.name, exc)
+
+
+def resident_memory_bytes() -> int:
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0  # not Linux: report nothing rather than fail the heartbeat
+    return pages * os.sysconf("SC_PAGE_SIZE")
 
 
 def main(argv: list[str] | None = None) -> int:

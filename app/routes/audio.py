@@ -1,21 +1,25 @@
-"""Downloading the original recording."""
+"""Downloading the original recording, whole or by byte range (audio players seek with
+Range requests)."""
 
+import re
 import uuid
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import Annotated, BinaryIO
 from urllib.parse import quote
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
 
 from app.deps import SessionDep, StorageDep
-from app.errors import AudioGone, TaskNotFound, responses
-from app.routes.tasks import get_task_or_404
+from app.errors import AudioGone, RangeNotSatisfiable, TaskNotFound, responses
+from app.views import get_task_or_404
 from models import Task
 from storage import AudioNotFound
 from storage.base import CHUNK_SIZE
 
 router = APIRouter(prefix="/asr", tags=["tasks"])
+
+_SINGLE_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 
 
 @router.get(
@@ -23,28 +27,62 @@ router = APIRouter(prefix="/asr", tags=["tasks"])
     response_class=StreamingResponse,
     responses={
         200: {"content": {"audio/*": {}}, "description": "The original recording."},
-        **responses(TaskNotFound, AudioGone),
+        206: {"content": {"audio/*": {}}, "description": "The requested byte range."},
+        **responses(TaskNotFound, AudioGone, RangeNotSatisfiable),
     },
 )
 def download_audio(
-    task_id: uuid.UUID, session: SessionDep, storage: StorageDep
+    task_id: uuid.UUID,
+    session: SessionDep,
+    storage: StorageDep,
+    range_header: Annotated[str | None, Header(alias="Range")] = None,
 ) -> StreamingResponse:
-    """The uploaded recording as it was received."""
+    """The uploaded recording as it was received; honours a single `Range: bytes=` range."""
     task = get_task_or_404(session, task_id)
     if task.audio_key is None:
         raise AudioGone("the recording was removed by retention")
     try:
+        size = storage.size(task.audio_key)
         audio = storage.open(task.audio_key)
     except AudioNotFound:
         raise AudioGone("the recording is no longer stored") from None
-    return StreamingResponse(
-        _chunks(audio),
-        media_type=task.content_type,
-        headers={
-            "Content-Length": str(task.size_bytes),
-            "Content-Disposition": content_disposition(download_name(task)),
-        },
-    )
+    headers = {
+        "Accept-Ranges": "bytes",
+        "Content-Disposition": content_disposition(download_name(task)),
+    }
+    byte_range = parse_range(range_header, size)
+    if byte_range is None:
+        headers["Content-Length"] = str(size)
+        return StreamingResponse(_chunks(audio, 0, size), media_type=task.content_type,
+                                 headers=headers)  # fmt: skip
+    start, end = byte_range
+    headers["Content-Length"] = str(end - start + 1)
+    headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    return StreamingResponse(_chunks(audio, start, end + 1), status_code=206,
+                             media_type=task.content_type, headers=headers)  # fmt: skip
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """(first, last) byte of a single `bytes=` range, or None to send the whole file.
+
+    Multiple ranges and other units are answered with the whole file, which RFC 9110 allows.
+    """
+    match = _SINGLE_RANGE.fullmatch((header or "").strip())
+    if match is None:
+        return None
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:  # suffix: the last N bytes
+        length = int(last)
+        if length == 0:
+            raise RangeNotSatisfiable(f"empty suffix range; the file has {size} bytes", size=size)
+        return max(0, size - length), size - 1
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    if start >= size or end < start:
+        raise RangeNotSatisfiable(f"range {header} is outside the file's {size} bytes", size=size)
+    return start, end
 
 
 def download_name(task: Task) -> str:
@@ -61,7 +99,10 @@ def content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-def _chunks(audio: BinaryIO) -> Iterator[bytes]:
+def _chunks(audio: BinaryIO, start: int, stop: int) -> Iterator[bytes]:
     with audio:
-        while chunk := audio.read(CHUNK_SIZE):
+        audio.seek(start)
+        remaining = stop - start
+        while remaining > 0 and (chunk := audio.read(min(CHUNK_SIZE, remaining))):
+            remaining -= len(chunk)
             yield chunk

@@ -9,7 +9,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from app.deps import RedisDep, SettingsDep
-from app.schemas import Health, WorkerPublic
+from app.schemas import Health
+from app.views import worker_public
 from jobs.queues import WorkerInfo, live_workers
 from models.db import session_scope
 
@@ -47,8 +48,7 @@ def read_health(request: Request, redis: RedisDep, settings: SettingsDep) -> JSO
         redis=redis_state,
         database=database_state,
         workers_active=len(workers),
-        workers=[WorkerPublic(name=w.name, model=w.model, device=w.device, state=w.state)
-                 for w in workers],
+        workers=[worker_public(w) for w in workers],
         uptime=round(time.monotonic() - request.app.state.started, 1),
         reasons=reasons,
     )  # fmt: skip

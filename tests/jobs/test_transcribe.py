@@ -10,7 +10,7 @@ from rq.timeouts import JobTimeoutException
 
 from app.config import Settings
 from jobs.queues import enqueue_transcription
-from jobs.transcribe import ProgressReporter, TranscriptionTimeout, failure_reason
+from jobs.transcribe import Checkpoint, TranscriptionTimeout, failure_reason
 from storage import AudioNotFound
 from tests.app.test_submit import history_lines, result, submit
 from tests.helpers import audio_file
@@ -32,11 +32,11 @@ def test_a_redelivered_job_for_a_done_task_changes_nothing(client, run_worker, r
     assert len(history_lines(settings)) == 1
 
 
-def test_progress_reporter_stops_a_job_past_its_time_limit(settings: Settings):
+def test_checkpoint_stops_a_job_past_its_time_limit(settings: Settings):
     limited = settings.model_copy(update={"JOB_TIMEOUT_SECONDS": 10})
-    reporter = ProgressReporter(limited, uuid.uuid4(), started=time.monotonic() - 11)
+    checkpoint = Checkpoint(limited, uuid.uuid4(), started=time.monotonic() - 11)
     with pytest.raises(TranscriptionTimeout, match="timed out after 10 s"):
-        reporter(5.0, 60.0)
+        checkpoint(5.0, 60.0)
 
 
 @pytest.mark.parametrize(

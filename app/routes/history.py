@@ -1,0 +1,39 @@
+"""The list of past and current tasks, newest first."""
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+from sqlalchemy import func, select
+
+from app.deps import SessionDep
+from app.schemas import HistoryPage
+from app.views import history_record
+from models import Task
+
+router = APIRouter(prefix="/asr", tags=["tasks"])
+
+StatusFilter = Literal["queued", "processing", "done", "failed", "canceled"]
+
+
+@router.get("/history")
+def read_history(
+    request: Request,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=100, description="Records per page.")] = 20,
+    offset: Annotated[int, Query(ge=0, description="Records to skip.")] = 0,
+    status: Annotated[StatusFilter | None, Query(description="Only this status.")] = None,
+) -> HistoryPage:
+    """Tasks, newest first, a page at a time."""
+    query = select(Task)
+    if status is not None:
+        query = query.where(Task.status == status)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    tasks = session.scalars(
+        query.order_by(Task.created_at.desc(), Task.seq.desc()).limit(limit).offset(offset)
+    )
+    return HistoryPage(
+        total=total,
+        limit=limit,
+        offset=offset,
+        records=[history_record(task, request) for task in tasks],
+    )

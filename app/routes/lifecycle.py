@@ -1,0 +1,90 @@
+"""What a client can do to a task after submitting it: retry, cancel, delete."""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from loguru import logger
+
+from app.deps import QueueDep, RedisDep, SessionDep, SettingsDep, StorageDep
+from app.dispatch import dispatch
+from app.errors import AudioGone, Conflict, ServiceUnavailable, TaskNotFound, responses
+from app.schemas import TaskPublic, TaskQueued
+from app.views import get_task_or_404, queued_response, task_public
+from jobs.queues import remove_job
+from models import Task, TaskStatus
+
+router = APIRouter(prefix="/asr", tags=["tasks"])
+
+ACTIVE = (TaskStatus.QUEUED, TaskStatus.PROCESSING)
+
+
+@router.post(
+    "/retry/{task_id}",
+    status_code=202,
+    responses=responses(TaskNotFound, Conflict, AudioGone, ServiceUnavailable),
+)
+def retry_task(
+    task_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    queue: QueueDep,
+    redis: RedisDep,
+    storage: StorageDep,
+    settings: SettingsDep,
+    force: Annotated[bool, Query(description="Also re-run a task that is done.")] = False,
+) -> TaskQueued:
+    """Queue a failed or canceled task again with its stored audio and options."""
+    task = get_task_or_404(session, task_id, for_update=True)
+    if task.status in ACTIVE:
+        raise Conflict(f"the task is {task.status}; it can be retried once it has ended")
+    if task.status == TaskStatus.DONE and not force:
+        raise Conflict("the task is done; pass force=true to transcribe it again")
+    if task.audio_key is None or not storage.exists(task.audio_key):
+        raise AudioGone("the recording was removed by retention; upload it again")
+    task.error = None
+    task.progress = 0
+    task.started_at = task.finished_at = None
+    dispatch(session, queue, task, settings, replace=True)
+    logger.info("task {}: queued again after {} attempt(s)", task_id, task.attempts)
+    return queued_response(request, session, queue, redis, task)
+
+
+@router.post("/cancel/{task_id}", responses=responses(TaskNotFound, Conflict))
+def cancel_task(
+    task_id: uuid.UUID, request: Request, session: SessionDep, queue: QueueDep
+) -> TaskPublic:
+    """Stop a task: a queued one leaves the queue, a processing one stops within seconds."""
+    task = get_task_or_404(session, task_id, for_update=True)
+    if task.status in (TaskStatus.DONE, TaskStatus.FAILED):
+        raise Conflict(f"the task has already ended ({task.status}); nothing to cancel")
+    if task.status in ACTIVE:
+        stop(task)
+        session.commit()
+        if not remove_job(queue, task.id, only_if_waiting=True):
+            logger.info("task {}: canceled while processing; the worker stops at its next "
+                        "segment", task_id)  # fmt: skip
+    return task_public(task, request)
+
+
+@router.delete("/task/{task_id}", status_code=204, responses=responses(TaskNotFound))
+def delete_task(
+    task_id: uuid.UUID, session: SessionDep, queue: QueueDep, storage: StorageDep
+) -> Response:
+    """Delete a task with its transcript, its recording and its queue entry (cancels first)."""
+    task = get_task_or_404(session, task_id, for_update=True)
+    audio_key = task.audio_key
+    session.delete(task)
+    # A worker on this task sees the row vanish at its next segment and stops.
+    session.commit()
+    remove_job(queue, task_id)
+    if audio_key is not None:
+        storage.delete(audio_key)
+    logger.info("task {}: deleted", task_id)
+    return Response(status_code=204)
+
+
+def stop(task: Task) -> None:
+    task.status = TaskStatus.CANCELED
+    task.finished_at = datetime.now(UTC)

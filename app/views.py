@@ -1,0 +1,121 @@
+"""Finding tasks and turning rows into response bodies, shared by the task routes."""
+
+import uuid
+
+from fastapi import Request
+from redis import Redis
+from rq import Queue
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.errors import TaskNotFound
+from app.estimates import estimated_wait
+from app.schemas import (
+    HistoryRecord,
+    TaskOptions,
+    TaskPublic,
+    TaskQueued,
+    TaskTimings,
+    TranscriptSegment,
+    WorkerPublic,
+)
+from jobs.queues import WorkerInfo, live_workers, queue_position
+from models import Task, TaskStatus
+
+TEXT_PREVIEW_CHARS = 200
+NO_WORKER_WARNING = "no worker is running; the task waits until one starts"
+
+
+def get_task_or_404(session: Session, task_id: uuid.UUID, for_update: bool = False) -> Task:
+    query = select(Task).where(Task.id == task_id)
+    task = session.scalar(query.with_for_update() if for_update else query)
+    if task is None:
+        raise TaskNotFound(f"no task with id {task_id}")
+    return task
+
+
+def queued_response(
+    request: Request, session: Session, queue: Queue, redis: Redis, task: Task
+) -> TaskQueued:
+    workers = len(live_workers(redis))
+    return TaskQueued(
+        task_id=task.id,
+        position=queue_position(queue, task.id),
+        estimated_wait=estimated_wait(session, workers, before_seq=task.seq),
+        result_url=str(request.url_for("read_result", task_id=task.id)),
+        warning=None if workers else NO_WORKER_WARNING,
+    )
+
+
+def task_public(task: Task, request: Request) -> TaskPublic:
+    status = TaskStatus(task.status)
+    public = TaskPublic(
+        task_id=task.id,
+        status=status.value,
+        filename=task.filename,
+        model=task.model,
+        options=TaskOptions(
+            language=task.language,
+            task=task.task,  # type: ignore[arg-type]
+            word_timestamps=task.word_timestamps,
+            hotwords=task.hotwords,
+            initial_prompt=task.initial_prompt,
+            vad_filter=task.vad_filter,
+            beam_size=task.beam_size,
+        ),
+        attempts=task.attempts,
+        duration=task.duration_seconds,
+        timings=task_timings(task),
+        audio_url=audio_url(task, request),
+    )
+    if status == TaskStatus.PROCESSING:
+        public.progress = task.progress
+    elif status == TaskStatus.DONE:
+        public.text = task.text
+        public.language = task.detected_language
+        public.language_probability = task.language_probability
+        public.segments = [TranscriptSegment.model_validate(s) for s in task.segments or []]
+    elif status == TaskStatus.FAILED:
+        public.error = task.error
+    if status in (TaskStatus.FAILED, TaskStatus.CANCELED):
+        public.retry_url = str(request.url_for("retry_task", task_id=task.id))
+    return public
+
+
+def history_record(task: Task, request: Request) -> HistoryRecord:
+    text = task.text or ""
+    preview = text if len(text) <= TEXT_PREVIEW_CHARS else text[:TEXT_PREVIEW_CHARS] + "…"
+    return HistoryRecord(
+        task_id=task.id,
+        filename=task.filename,
+        status=task.status,  # type: ignore[arg-type]
+        text_preview=preview or None,
+        created_at=task.created_at,
+        duration=task.duration_seconds,
+        audio_url=audio_url(task, request),
+    )
+
+
+def audio_url(task: Task, request: Request) -> str | None:
+    """Null once retention removed the recording."""
+    if task.audio_key is None:
+        return None
+    return str(request.url_for("download_audio", task_id=task.id))
+
+
+def task_timings(task: Task) -> TaskTimings:
+    queue_seconds = None
+    if task.started_at is not None:
+        queue_seconds = round((task.started_at - task.created_at).total_seconds(), 3)
+    return TaskTimings(
+        created_at=task.created_at,
+        started_at=task.started_at,
+        finished_at=task.finished_at,
+        queue_seconds=queue_seconds,
+        processing_seconds=task.processing_seconds,
+        rtf=task.rtf,
+    )
+
+
+def worker_public(worker: WorkerInfo) -> WorkerPublic:
+    return WorkerPublic.model_validate(worker, from_attributes=True)
