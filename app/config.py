@@ -4,6 +4,7 @@ This module imports nothing from the project so that `jobs/`, `storage/` and `sc
 can use it without loading the web stack.
 """
 
+import logging
 import sys
 from functools import lru_cache
 from pathlib import Path
@@ -88,7 +89,7 @@ def get_settings() -> Settings:
     return Settings()
 
 
-def configure_logging(settings: Settings, log_name: str) -> None:
+def configure_logging(settings: Settings, log_name: str, capture_stdlib: bool = False) -> None:
     """Send loguru output to stderr, `<logs>/<log_name>.log` and the shared `<logs>/error.log`.
 
     Lives here because both the API and the worker call it and `jobs/` may import only this
@@ -112,6 +113,9 @@ def configure_logging(settings: Settings, log_name: str) -> None:
         rotation=settings.LOG_ROTATION,
         retention=settings.LOG_RETENTION,
     )
+    if capture_stdlib:
+        # RQ logs (job failures with tracebacks) through the standard library.
+        logging.basicConfig(handlers=[_ToLoguru()], level=0, force=True)
     if log_name == "api":
         # Access lines (bound with access=True by the API middleware) get a file of their own.
         logger.add(
@@ -121,3 +125,14 @@ def configure_logging(settings: Settings, log_name: str) -> None:
             rotation=settings.LOG_ROTATION,
             retention=settings.LOG_RETENTION,
         )
+
+
+class _ToLoguru(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        from loguru import logger
+
+        try:
+            level: str | int = logger.level(record.levelname).name
+        except ValueError:
+            level = record.levelno
+        logger.opt(exception=record.exc_info).log(level, "{}: {}", record.name, record.getMessage())

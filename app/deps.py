@@ -41,7 +41,9 @@ def get_storage(request: Request) -> Storage:
     return storage
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the session (and its pooled connection) is released when the route
+# returns, not after a long streamed response has been sent.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 RedisDep = Annotated[Redis, Depends(get_redis)]
 QueueDep = Annotated[Queue, Depends(get_queue)]
 StorageDep = Annotated[Storage, Depends(get_storage)]

@@ -12,6 +12,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from loguru import logger
 from pydantic import BaseModel
+from redis.exceptions import RedisError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
@@ -112,6 +114,15 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "invalid request", errors)
 
 
+async def _dependency_down(request: Request, exc: Exception) -> JSONResponse:
+    dependency = "redis" if isinstance(exc, RedisError) else "database"
+    logger.warning("{} {}: {} unavailable: {}", request.method, request.url.path, dependency, exc)
+    return error_response(
+        503, "service unavailable", f"the {dependency} is unavailable; retry shortly",
+        dependency=dependency,
+    )  # fmt: skip
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     logger.opt(exception=exc).error("{} {}: unhandled error", request.method, request.url.path)
     return error_response(500, "internal error", "unexpected server error; it has been logged")
@@ -130,4 +141,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    for outage in (RedisError, OperationalError, InterfaceError):
+        app.add_exception_handler(outage, _dependency_down)
     app.add_exception_handler(Exception, _unexpected_error)

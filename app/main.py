@@ -26,7 +26,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Whisper batch transcription", version="0.1.0", description=DESCRIPTION)
     app.state.settings = settings
     # Few retries: a request should fail fast with 503 rather than hang while Redis is down.
-    app.state.redis = connect_redis(settings.REDIS_URL, retries=1)
+    app.state.redis = connect_redis(settings.REDIS_URL, retries=1, socket_timeout=5)
     app.state.storage = get_storage(settings)
     app.state.started = time.monotonic()
 

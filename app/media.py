@@ -10,6 +10,8 @@ ACCEPTED_FORMATS = (
     "audio or video with an audio track that FFmpeg decodes, e.g. mp3, wav, flac, "
     "ogg/opus (voice notes), m4a/aac, webm, mp4, mkv, mov"
 )
+# A playlist or SDP file must not make FFmpeg open URLs or sockets on our behalf.
+NO_NESTED_PROTOCOLS = {"protocol_whitelist": "file"}
 # Decoding stops here if no audio frame came out: a file that yields nothing this far in is
 # not audio we can transcribe.
 MAX_PROBE_PACKETS = 200
@@ -52,7 +54,9 @@ def probe(stream: BinaryIO) -> MediaInfo:
     """Read `stream` far enough to know it decodes; rewinds it afterwards."""
     stream.seek(0)
     try:
-        with av.open(stream, mode="r", metadata_errors="ignore") as container:
+        with av.open(
+            stream, mode="r", metadata_errors="ignore", options=NO_NESTED_PROTOCOLS
+        ) as container:
             info = _describe(container)
     except (av.error.FFmpegError, OSError) as exc:
         raise ProbeError(f"not a recognised audio or video file ({_reason(exc)})") from None

@@ -39,7 +39,12 @@ def normalize_language(value: str | None) -> str | None:
 
 
 def blank_to_none(value: str | None) -> str | None:
-    return value if value and value.strip() else None
+    """Blank means absent; control characters (NUL above all) are refused, not stored."""
+    if value is None or not value.strip():
+        return None
+    if any(ord(ch) < 32 and ch not in "\t\n\r" for ch in value):
+        raise ValueError("control characters are not allowed")
+    return value
 
 
 Language = Annotated[str | None, AfterValidator(normalize_language)]

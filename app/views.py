@@ -3,7 +3,9 @@
 import uuid
 
 from fastapi import Request
+from loguru import logger
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -37,13 +39,20 @@ def get_task_or_404(session: Session, task_id: uuid.UUID, for_update: bool = Fal
 def queued_response(
     request: Request, session: Session, queue: Queue, redis: Redis, task: Task
 ) -> TaskQueued:
-    workers = len(live_workers(redis))
+    """The answer to a submit or retry. The task is already queued: a Redis blip now costs
+    the position and estimate (null), never the answer."""
+    position, workers = None, None
+    try:
+        position = queue_position(queue, task.id)
+        workers = len(live_workers(redis))
+    except RedisError as exc:
+        logger.warning("task {}: queued, but no position: {}", task.id, exc)
     return TaskQueued(
         task_id=task.id,
-        position=queue_position(queue, task.id),
-        estimated_wait=estimated_wait(session, workers, before_seq=task.seq),
+        position=position,
+        estimated_wait=estimated_wait(session, workers, before_seq=task.seq) if workers else None,
         result_url=str(request.url_for("read_result", task_id=task.id)),
-        warning=None if workers else NO_WORKER_WARNING,
+        warning=NO_WORKER_WARNING if workers == 0 else None,
     )
 
 

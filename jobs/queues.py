@@ -13,16 +13,22 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
-from rq import Queue
+from rq import Callback, Queue
+from rq.job import JobStatus
+from rq.results import Result
 
 from app.config import Settings
 
 TRANSCRIBE_JOB = "jobs.transcribe.transcribe"
-# One key per live worker, refreshed by its heartbeat thread and expiring when it dies.
+ON_JOB_FAILURE = "jobs.outcome.on_job_failure"
+JOB_TIMEOUT_MARGIN_SECONDS = 60
+# One key per live worker, refreshed by its heartbeat thread and expiring when it dies, and a
+# set naming them, so readers need no SCAN over the keyspace.
 WORKER_KEY_PREFIX = "asr:worker:"
+WORKER_NAMES_KEY = "asr:workers"
 
 
-def connect_redis(redis_url: str, retries: int = 8) -> Redis:
+def connect_redis(redis_url: str, retries: int = 8, socket_timeout: float | None = None) -> Redis:
     """A client that retries a dropped connection (8 retries: ~10 s) instead of failing at
     once; the worker rides out a short Redis restart mid-job this way."""
     return Redis.from_url(
@@ -33,6 +39,8 @@ def connect_redis(redis_url: str, retries: int = 8) -> Redis:
             supported_errors=(RedisConnectionError, RedisTimeoutError),
         ),
         socket_connect_timeout=2,
+        # None for workers: RQ blocks on BLPOP for minutes by design.
+        socket_timeout=socket_timeout,
         health_check_interval=30,
     )
 
@@ -51,17 +59,29 @@ def enqueue_transcription(
     if replace:
         old = queue.fetch_job(str(task_id))
         if old is not None:
+            Result.delete_all(old)
             old.delete()
     queue.enqueue(
         TRANSCRIBE_JOB,
         str(task_id),
         job_id=str(task_id),
         unique=True,
-        job_timeout=settings.JOB_TIMEOUT_SECONDS,
+        # Our own check between segments fires first, with a readable reason; RQ's alarm is
+        # the backstop for a job stuck inside a single call.
+        job_timeout=settings.JOB_TIMEOUT_SECONDS + JOB_TIMEOUT_MARGIN_SECONDS,
+        # Called by RQ also when it finds the job abandoned by a dead worker.
+        on_failure=Callback(ON_JOB_FAILURE),
         result_ttl=settings.JOB_RESULT_TTL_SECONDS,
         failure_ttl=settings.JOB_FAILURE_TTL_SECONDS,
         description=f"transcribe task {task_id}",
     )
+
+
+def previous_run_active(queue: Queue, task_id: uuid.UUID) -> bool:
+    """A worker may still be filing the last run's outcome in RQ after the row is final;
+    re-enqueueing under the same job id then would let RQ overwrite the new job."""
+    job = queue.fetch_job(str(task_id))
+    return job is not None and job.get_status(refresh=True) == JobStatus.STARTED
 
 
 def remove_job(queue: Queue, task_id: uuid.UUID, only_if_waiting: bool = False) -> bool:
@@ -75,6 +95,7 @@ def remove_job(queue: Queue, task_id: uuid.UUID, only_if_waiting: bool = False) 
         return False
     if only_if_waiting and queue_position(queue, task_id) is None:
         return False
+    Result.delete_all(job)  # the results stream outlives job.delete()
     job.delete()
     return True
 
@@ -121,21 +142,30 @@ class WorkerInfo:
 
 
 def write_worker_heartbeat(redis: Redis, info: WorkerInfo, ttl_seconds: int) -> None:
-    redis.set(WORKER_KEY_PREFIX + info.name, json.dumps(info.__dict__), ex=ttl_seconds)
+    with redis.pipeline() as pipe:
+        pipe.set(WORKER_KEY_PREFIX + info.name, json.dumps(info.__dict__), ex=ttl_seconds)
+        pipe.sadd(WORKER_NAMES_KEY, info.name)
+        pipe.execute()
 
 
 def remove_worker_heartbeat(redis: Redis, name: str) -> None:
-    redis.delete(WORKER_KEY_PREFIX + name)
+    with redis.pipeline() as pipe:
+        pipe.delete(WORKER_KEY_PREFIX + name)
+        pipe.srem(WORKER_NAMES_KEY, name)
+        pipe.execute()
 
 
 def live_workers(redis: Redis) -> list[WorkerInfo]:
     """Workers whose heartbeat has not expired (RQ's own registry lags minutes behind a crash)."""
-    keys = sorted(redis.scan_iter(match=WORKER_KEY_PREFIX + "*", count=100))
-    if not keys:
+    names = sorted(
+        n.decode() if isinstance(n, bytes) else n for n in redis.smembers(WORKER_NAMES_KEY)
+    )
+    if not names:
         return []
     workers = []
-    for raw in redis.mget(keys):
-        if raw is None:  # expired between SCAN and MGET
+    for name, raw in zip(names, redis.mget([WORKER_KEY_PREFIX + n for n in names]), strict=True):
+        if raw is None:  # expired: the worker died without saying goodbye
+            redis.srem(WORKER_NAMES_KEY, name)
             continue
         data: dict[str, Any] = json.loads(raw)
         try:

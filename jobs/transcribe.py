@@ -4,6 +4,7 @@ Postgres owns the task's status. The job is safe to re-run: a task already in a 
 is left alone, so a re-delivered job never writes a second transcript or history line.
 """
 
+import os
 import socket
 import time
 import uuid
@@ -17,7 +18,7 @@ from rq.timeouts import JobTimeoutException
 
 from app.config import Settings, get_settings
 from jobs import engine
-from jobs.history import append_history
+from jobs.outcome import finish_done, finish_failed, forget_job
 from models import Task, TaskStatus
 from models.db import session_scope
 from storage import AudioNotFound, get_storage
@@ -57,17 +58,19 @@ def transcribe(task_id: str) -> None:
         checkpoint = Checkpoint(settings, claimed.task_id, started)
         with get_storage(settings).open(claimed.audio_key) as audio:
             transcript = engine.transcribe(model, audio, claimed.options, checkpoint)
+        finish_done(settings, claimed.task_id, transcript, time.monotonic() - started, model.name)
     except TaskCanceled as exc:
         logger.info("{}: stopped after {:.1f} s", exc, time.monotonic() - started)
-        if exc.deleted and (job := get_current_job()) is not None:
-            job.result_ttl = 0  # RQ then deletes the job record: nothing of the task remains
+        if exc.deleted:
+            forget_job()
         return  # not an error: RQ files the job as finished and the worker moves on
     except BaseException as exc:  # includes a stop signal: never leave the task `processing`
         reason = failure_reason(exc, settings)
-        logger.error("task {}: failed: {}", task_id, reason)
-        finish_failed(settings, claimed.task_id, reason, time.monotonic() - started)
-        raise
-    finish_done(settings, claimed.task_id, transcript, time.monotonic() - started)
+        try:
+            finish_failed(settings, claimed.task_id, reason, time.monotonic() - started)
+        except Exception as record_error:  # RQ's on_job_failure tries again
+            logger.opt(exception=record_error).error("task {}: could not record failure", task_id)
+        raise  # RQ files the job as failed
 
 
 def current_worker_name() -> str:
@@ -81,12 +84,14 @@ def claim_task(settings: Settings, task_id: uuid.UUID, worker_name: str) -> Clai
         task = session.get(Task, task_id, with_for_update=True)
         if task is None:
             logger.warning("task {}: no such row, job dropped", task_id)
+            forget_job()
             return None
         if task.status not in (TaskStatus.QUEUED, TaskStatus.PROCESSING):
             logger.info("task {}: already {}, nothing to do", task_id, task.status)
             return None
         if task.audio_key is None:
             task.status, task.error = TaskStatus.FAILED, "audio file is no longer stored"
+            task.finished_at = datetime.now(UTC)
             return None
         task.status = TaskStatus.PROCESSING
         task.started_at = datetime.now(UTC)
@@ -94,7 +99,10 @@ def claim_task(settings: Settings, task_id: uuid.UUID, worker_name: str) -> Clai
         task.progress = 0
         task.error = None
         task.worker_name = worker_name
-        logger.info("task {}: processing {} (attempt {})", task_id, task.filename, task.attempts)
+        logger.info(
+            "task {}: processing {} (attempt {}, pid {})",
+            task_id, task.filename, task.attempts, os.getpid(),
+        )  # fmt: skip
         return ClaimedTask(
             task_id=task.id,
             audio_key=task.audio_key,
@@ -157,40 +165,3 @@ def failure_reason(exc: BaseException, settings: Settings) -> str:
     if not isinstance(exc, Exception):
         return f"worker stopped while processing ({type(exc).__name__})"
     return f"transcription failed: {type(exc).__name__}: {exc}"
-
-
-def finish_done(
-    settings: Settings, task_id: uuid.UUID, transcript: engine.Transcript, elapsed: float
-) -> None:
-    with session_scope(settings.DATABASE_URL) as session:
-        task = session.get(Task, task_id, with_for_update=True)
-        if task is None or task.status != TaskStatus.PROCESSING:
-            return  # deleted or canceled meanwhile: that state wins
-        task.status = TaskStatus.DONE
-        task.text = transcript.text
-        task.segments = transcript.segments
-        task.detected_language = transcript.language
-        task.language_probability = transcript.language_probability
-        task.duration_seconds = transcript.duration
-        task.progress = 100
-        task.finished_at = datetime.now(UTC)
-        task.processing_seconds = round(elapsed, 3)
-        task.rtf = round(elapsed / transcript.duration, 4) if transcript.duration else None
-    # After the commit: the history line never describes a state Postgres does not hold.
-    append_history(settings.logs_path, task)
-    logger.info(
-        "task {}: done, {} segments, {:.1f} s of audio, rtf {}",
-        task_id, len(transcript.segments), transcript.duration, task.rtf,
-    )  # fmt: skip
-
-
-def finish_failed(settings: Settings, task_id: uuid.UUID, reason: str, elapsed: float) -> None:
-    with session_scope(settings.DATABASE_URL) as session:
-        task = session.get(Task, task_id, with_for_update=True)
-        if task is None or task.status != TaskStatus.PROCESSING:
-            return
-        task.status = TaskStatus.FAILED
-        task.error = reason
-        task.finished_at = datetime.now(UTC)
-        task.processing_seconds = round(elapsed, 3)
-    append_history(settings.logs_path, task)

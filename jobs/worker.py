@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     settings = get_settings()
-    configure_logging(settings, "worker")
+    configure_logging(settings, "worker", capture_stdlib=True)
     redis = connect_redis(settings.REDIS_URL)
     queue = Queue(settings.QUEUE_NAME, connection=redis)
     worker = TranscriptionWorker(

@@ -22,6 +22,7 @@ class LocalStorage(Storage):
             with os.fdopen(fd, "wb") as out:
                 shutil.copyfileobj(stream, out, CHUNK_SIZE)
                 size = out.tell()
+            os.chmod(partial, 0o644)  # mkstemp makes it private; a worker may be another user
             os.replace(partial, target)
         except BaseException:
             Path(partial).unlink(missing_ok=True)

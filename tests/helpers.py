@@ -34,3 +34,19 @@ def wait_for(condition: Callable[[], object], timeout: float, message: str) -> o
             return value
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+
+
+def long_recording(target: Path, source_name: str = "multilingual.mp3", repeats: int = 4) -> Path:
+    """A WAV of a real recording repeated `repeats` times (multilingual.mp3 x4: 4 minutes)."""
+    import wave
+
+    import numpy as np
+    from faster_whisper import decode_audio
+
+    samples = np.tile(decode_audio(str(audio_file(source_name))), repeats)
+    with wave.open(str(target), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(16000)
+        out.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
+    return target

@@ -4,7 +4,7 @@ Range requests)."""
 import re
 import uuid
 from collections.abc import Iterator
-from typing import Annotated, BinaryIO
+from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Header
@@ -14,7 +14,7 @@ from app.deps import SessionDep, StorageDep
 from app.errors import AudioGone, RangeNotSatisfiable, TaskNotFound, responses
 from app.views import get_task_or_404
 from models import Task
-from storage import AudioNotFound
+from storage import AudioNotFound, Storage
 from storage.base import CHUNK_SIZE
 
 router = APIRouter(prefix="/asr", tags=["tasks"])
@@ -43,7 +43,6 @@ def download_audio(
         raise AudioGone("the recording was removed by retention")
     try:
         size = storage.size(task.audio_key)
-        audio = storage.open(task.audio_key)
     except AudioNotFound:
         raise AudioGone("the recording is no longer stored") from None
     headers = {
@@ -53,12 +52,12 @@ def download_audio(
     byte_range = parse_range(range_header, size)
     if byte_range is None:
         headers["Content-Length"] = str(size)
-        return StreamingResponse(_chunks(audio, 0, size), media_type=task.content_type,
-                                 headers=headers)  # fmt: skip
+        return StreamingResponse(_chunks(storage, task.audio_key, 0, size),
+                                 media_type=task.content_type, headers=headers)  # fmt: skip
     start, end = byte_range
     headers["Content-Length"] = str(end - start + 1)
     headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-    return StreamingResponse(_chunks(audio, start, end + 1), status_code=206,
+    return StreamingResponse(_chunks(storage, task.audio_key, start, end + 1), status_code=206,
                              media_type=task.content_type, headers=headers)  # fmt: skip
 
 
@@ -99,8 +98,9 @@ def content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
-def _chunks(audio: BinaryIO, start: int, stop: int) -> Iterator[bytes]:
-    with audio:
+def _chunks(storage: Storage, key: str, start: int, stop: int) -> Iterator[bytes]:
+    """Opened only once streaming starts, so an abandoned response leaks no file."""
+    with storage.open(key) as audio:
         audio.seek(start)
         remaining = stop - start
         while remaining > 0 and (chunk := audio.read(min(CHUNK_SIZE, remaining))):

@@ -12,7 +12,7 @@ from app.dispatch import dispatch
 from app.errors import AudioGone, Conflict, ServiceUnavailable, TaskNotFound, responses
 from app.schemas import TaskPublic, TaskQueued
 from app.views import get_task_or_404, queued_response, task_public
-from jobs.queues import remove_job
+from jobs.queues import live_workers, previous_run_active, remove_job
 from models import Task, TaskStatus
 
 router = APIRouter(prefix="/asr", tags=["tasks"])
@@ -43,6 +43,8 @@ def retry_task(
         raise Conflict("the task is done; pass force=true to transcribe it again")
     if task.audio_key is None or not storage.exists(task.audio_key):
         raise AudioGone("the recording was removed by retention; upload it again")
+    if previous_run_active(queue, task.id):
+        raise Conflict("the worker is still finishing the previous run; retry in a moment")
     task.error = None
     task.progress = 0
     task.started_at = task.finished_at = None
@@ -70,15 +72,18 @@ def cancel_task(
 
 @router.delete("/task/{task_id}", status_code=204, responses=responses(TaskNotFound))
 def delete_task(
-    task_id: uuid.UUID, session: SessionDep, queue: QueueDep, storage: StorageDep
-) -> Response:
+    task_id: uuid.UUID, session: SessionDep, queue: QueueDep, redis: RedisDep,
+    storage: StorageDep,
+) -> Response:  # fmt: skip
     """Delete a task with its transcript, its recording and its queue entry (cancels first)."""
     task = get_task_or_404(session, task_id, for_update=True)
     audio_key = task.audio_key
     session.delete(task)
-    # A worker on this task sees the row vanish at its next segment and stops.
     session.commit()
-    remove_job(queue, task_id)
+    # A worker running the task sees the row vanish at its next segment, stops, and has RQ
+    # drop the job record itself; any other job record goes now.
+    if not any(w.current_task == str(task_id) for w in live_workers(redis)):
+        remove_job(queue, task_id)
     if audio_key is not None:
         storage.delete(audio_key)
     logger.info("task {}: deleted", task_id)

@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Request, UploadFile
 from loguru import logger
+from sqlalchemy.orm import Session
 
 from app.deps import QueueDep, RedisDep, SessionDep, SettingsDep, StorageDep
 from app.dispatch import dispatch
@@ -48,8 +49,7 @@ def submit_task(
             "(REJECT_WHEN_NO_WORKERS=true); try again when a worker is up"
         )
     task_id = uuid.uuid4()
-    seq = session.scalar(RECORDING_SEQ.next_value().select())
-    assert seq is not None
+    seq = draw_recording_seq(session)
     stored = store_upload(audio, storage, task_id, seq, settings.max_upload_bytes)
     task = Task(
         id=task_id,
@@ -89,3 +89,12 @@ def read_result(
     if task.status == TaskStatus.QUEUED:
         public.position = queue_position(queue, task.id)
     return public
+
+
+def draw_recording_seq(session: Session) -> int:
+    """The next recording number. The read transaction ends at once (a sequence value
+    survives a rollback) so no transaction stays open while the upload is copied."""
+    seq = session.scalar(RECORDING_SEQ.next_value().select())
+    session.rollback()
+    assert seq is not None
+    return seq

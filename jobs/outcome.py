@@ -1,0 +1,99 @@
+"""Writing a run's outcome to the task row (and the history log).
+
+Kept free of faster-whisper: RQ may call `on_job_failure` from any process that cleans up
+after a dead worker.
+"""
+
+import uuid
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from loguru import logger
+from redis import Redis
+from rq import get_current_job
+from rq.job import Job
+
+from app.config import Settings, get_settings
+from jobs.history import append_history
+from models import Task, TaskStatus
+from models.db import session_scope
+
+if TYPE_CHECKING:
+    from jobs.engine import Transcript
+
+
+def forget_job() -> None:
+    """The task was deleted while this job ran: have RQ delete the job record when the job
+    returns, so nothing of the task remains. (The API cannot delete a running job: RQ fails
+    when the record of the job it is finishing has gone.)"""
+    job = get_current_job()
+    if job is not None:
+        job.result_ttl = 0
+
+
+def finish_done(
+    settings: Settings, task_id: uuid.UUID, transcript: "Transcript", elapsed: float, model: str
+) -> None:
+    with session_scope(settings.DATABASE_URL) as session:
+        task = session.get(Task, task_id, with_for_update=True)
+        if task is None:
+            forget_job()
+            return
+        if task.status != TaskStatus.PROCESSING:
+            return  # canceled meanwhile: that state wins
+        task.status = TaskStatus.DONE
+        task.model = model
+        task.text = transcript.text
+        task.segments = transcript.segments
+        task.detected_language = transcript.language
+        task.language_probability = transcript.language_probability
+        task.duration_seconds = transcript.duration
+        task.progress = 100
+        task.finished_at = datetime.now(UTC)
+        task.processing_seconds = round(elapsed, 3)
+        task.rtf = round(elapsed / transcript.duration, 4) if transcript.duration else None
+    # After the commit: the history line never describes a state Postgres does not hold.
+    append_history(settings.logs_path, task)
+    logger.info(
+        "task {}: done, {} segments, {:.1f} s of audio, rtf {}",
+        task_id, len(transcript.segments), transcript.duration, task.rtf,
+    )  # fmt: skip
+
+
+def finish_failed(
+    settings: Settings, task_id: uuid.UUID, reason: str, elapsed: float | None = None
+) -> None:
+    """Mark a task that is `processing` as failed; any other state is left alone."""
+    with session_scope(settings.DATABASE_URL) as session:
+        task = session.get(Task, task_id, with_for_update=True)
+        if task is None:
+            forget_job()
+            return
+        if task.status != TaskStatus.PROCESSING:
+            return
+        task.status = TaskStatus.FAILED
+        task.error = reason
+        task.finished_at = datetime.now(UTC)
+        if elapsed is not None:
+            task.processing_seconds = round(elapsed, 3)
+    append_history(settings.logs_path, task)
+    logger.error("task {}: failed: {}", task_id, reason)
+
+
+def on_job_failure(
+    job: Job,
+    connection: Redis,
+    exc_type: type[BaseException],
+    exc: BaseException,
+    traceback: TracebackType | None,
+    *args: Any,
+) -> None:
+    """RQ's failure callback. The job marks its own failures; this catches the rest: RQ
+    found the job abandoned by a worker that died, or the job could not record its outcome."""
+    reason = (
+        "the worker running the task died"
+        if exc_type.__name__ == "AbandonedJobError"
+        else f"transcription failed: {exc_type.__name__}: {exc}"
+    )
+    finish_failed(get_settings(), uuid.UUID(job.id), reason)
