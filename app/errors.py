@@ -11,17 +11,39 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from loguru import logger
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 from redis.exceptions import RedisError
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
 class ErrorBody(BaseModel):
-    """Body of every error response."""
+    """Body of every error response; some errors add fields (e.g. `accepted`, `task_id`)."""
 
-    error: str
-    detail: Any = None
+    model_config = ConfigDict(extra="allow")
+
+    error: str = Field(description="A short stable phrase to branch on.")
+    detail: Any = Field(default=None, description="What was wrong and what is accepted.")
+
+
+class FieldError(BaseModel):
+    type: str = Field(description="Pydantic's error type, e.g. `missing`.")
+    loc: list[str | int] = Field(description='Where: e.g. ["body", "language"].')
+    msg: str = Field(description="What is wrong, naming the allowed values.")
+    input: Any = Field(default=None, description="The value sent, when it is a simple one.")
+
+
+class ValidationErrorBody(BaseModel):
+    """Body of a 422."""
+
+    error: str = Field(description="Always `invalid request`.")
+    detail: list[FieldError] = Field(description="One entry per invalid field.")
+
+
+# Give every router this, so the OpenAPI page shows our 422 body, not FastAPI's default.
+VALIDATION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    422: {"model": ValidationErrorBody, "description": "A malformed id or an invalid option."}
+}
 
 
 class AppError(Exception):

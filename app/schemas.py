@@ -93,11 +93,16 @@ def task_options_form(
     )  # fmt: skip
 
 
-class TaskQueued(BaseModel):
-    """Answer to a submit: the task exists and waits for a worker."""
+TaskStatusName = Literal["queued", "processing", "done", "failed", "canceled"]
+STATUS_DOC = "queued → processing → done | failed; canceled by a client."
+TASK_ID_DOC = "The task's id (also its RQ job id)."
 
-    task_id: uuid.UUID
-    status: Literal["queued"] = "queued"
+
+class TaskQueued(BaseModel):
+    """Answer to a submit or retry: the task exists and waits for a worker."""
+
+    task_id: uuid.UUID = Field(description=TASK_ID_DOC)
+    status: Literal["queued"] = Field(default="queued", description="Always `queued` here.")
     position: int | None = Field(
         description="Place in the queue; 1 is the next task a worker takes."
     )
@@ -105,32 +110,34 @@ class TaskQueued(BaseModel):
         description="Seconds until a worker starts this task, from queued audio and recent "
         "real-time factors; null while no worker is alive."
     )
-    result_url: str
+    result_url: str = Field(description="Poll this for status and, once done, the transcript.")
     warning: str | None = Field(
         default=None, description="Set when no worker is alive to start the task yet."
     )
 
 
 class TranscriptWord(BaseModel):
-    start: float
-    end: float
-    word: str
-    probability: float
+    start: float = Field(description="Seconds from the start of the recording.")
+    end: float = Field(description="Seconds from the start of the recording.")
+    word: str = Field(description="The word, with Whisper's leading space.")
+    probability: float = Field(description="The model's confidence, 0-1.")
 
 
 class TranscriptSegment(BaseModel):
     start: float = Field(description="Seconds from the start of the recording.")
-    end: float
-    text: str
-    words: list[TranscriptWord] | None = None
+    end: float = Field(description="Seconds from the start of the recording.")
+    text: str = Field(description="The segment's text.")
+    words: list[TranscriptWord] | None = Field(
+        default=None, description="Per-word timings when `word_timestamps` was requested."
+    )
 
 
 class TaskTimings(BaseModel):
-    created_at: datetime
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
+    created_at: datetime = Field(description="When the upload was accepted.")
+    started_at: datetime | None = Field(default=None, description="When a worker started.")
+    finished_at: datetime | None = Field(default=None, description="When it ended.")
     queue_seconds: float | None = Field(default=None, description="From upload to start.")
-    processing_seconds: float | None = None
+    processing_seconds: float | None = Field(default=None, description="From start to end.")
     rtf: float | None = Field(
         default=None, description="Real-time factor: processing seconds per second of audio."
     )
@@ -139,54 +146,62 @@ class TaskTimings(BaseModel):
 class TaskPublic(BaseModel):
     """A task as clients see it; fields that do not apply to its status are null."""
 
-    task_id: uuid.UUID
-    status: Literal["queued", "processing", "done", "failed", "canceled"]
-    filename: str
-    model: str
-    options: TaskOptions
-    attempts: int
+    task_id: uuid.UUID = Field(description=TASK_ID_DOC)
+    status: TaskStatusName = Field(description=STATUS_DOC)
+    filename: str = Field(description="The uploaded file's name, for display.")
+    model: str = Field(description="The Whisper model that transcribes (or transcribed) it.")
+    options: TaskOptions = Field(description="The options it was submitted with.")
+    attempts: int = Field(description="How many times a worker has started it.")
     position: int | None = Field(default=None, description="Queued only: place in the queue.")
     progress: int | None = Field(default=None, description="Processing: percent of audio done.")
-    text: str | None = None
+    text: str | None = Field(default=None, description="Done only: the whole transcript.")
     language: str | None = Field(default=None, description="Detected (or requested) language.")
-    language_probability: float | None = None
+    language_probability: float | None = Field(
+        default=None, description="Confidence of the detected language, 0-1."
+    )
     duration: float | None = Field(default=None, description="Audio length in seconds.")
-    segments: list[TranscriptSegment] | None = None
-    audio_url: str | None = None
-    timings: TaskTimings
+    segments: list[TranscriptSegment] | None = Field(
+        default=None, description="Done only: the transcript with timings."
+    )
+    audio_url: str | None = Field(
+        default=None, description="The original recording; null once retention removed it."
+    )
+    timings: TaskTimings = Field(description="When it was queued, started and ended.")
     error: str | None = Field(default=None, description="Failed only: why, in words.")
-    retry_url: str | None = None
+    retry_url: str | None = Field(
+        default=None, description="Failed or canceled: POST here to queue it again."
+    )
 
 
 class WorkerPublic(BaseModel):
     """A live worker, from its heartbeat."""
 
-    name: str
-    model: str
-    device: str
-    compute_type: str
-    state: Literal["idle", "busy"]
-    current_task: str | None
+    name: str = Field(description="host.pid unless named with --name.")
+    model: str = Field(description="The model it has loaded.")
+    device: str = Field(description="cpu or cuda.")
+    compute_type: str = Field(description="CTranslate2 compute type, e.g. int8 or float16.")
+    state: Literal["idle", "busy"] = Field(description="busy while it runs a task.")
+    current_task: str | None = Field(description="The task it is running, if any.")
     load: float = Field(description="The worker host's 1-minute load average.")
     rss_mb: float = Field(description="The worker process's resident memory.")
-    last_seen: datetime
+    last_seen: datetime = Field(description="Its latest heartbeat.")
 
 
 class HistoryRecord(BaseModel):
-    task_id: uuid.UUID
-    filename: str
-    status: Literal["queued", "processing", "done", "failed", "canceled"]
+    task_id: uuid.UUID = Field(description=TASK_ID_DOC)
+    filename: str = Field(description="The uploaded file's name.")
+    status: TaskStatusName = Field(description=STATUS_DOC)
     text_preview: str | None = Field(description="The first 200 characters of the text.")
-    created_at: datetime
-    duration: float | None
+    created_at: datetime = Field(description="When the upload was accepted.")
+    duration: float | None = Field(description="Audio length in seconds.")
     audio_url: str | None = Field(description="Null once retention removed the recording.")
 
 
 class HistoryPage(BaseModel):
     total: int = Field(description="Tasks matching the filter, over all pages.")
-    limit: int
-    offset: int
-    records: list[HistoryRecord]
+    limit: int = Field(description="Page size used.")
+    offset: int = Field(description="Records skipped.")
+    records: list[HistoryRecord] = Field(description="Newest first.")
 
 
 class QueueStatus(BaseModel):
@@ -194,15 +209,15 @@ class QueueStatus(BaseModel):
     processing: int = Field(description="Jobs a worker has started.")
     failed: int = Field(description="Jobs in RQ's failed registry.")
     workers: int = Field(description="Live workers serving the queue.")
-    workers_busy: int
+    workers_busy: int = Field(description="Of those, how many are running a task.")
     estimated_wait: float | None = Field(
         description="Seconds a task submitted now would wait for a worker; null without one."
     )
 
 
 class RtfStats(BaseModel):
-    mean: float | None
-    median: float | None
+    mean: float | None = Field(description="Mean real-time factor; null before any task.")
+    median: float | None = Field(description="Median real-time factor.")
 
 
 class Stats(BaseModel):
@@ -211,15 +226,15 @@ class Stats(BaseModel):
     rtf: RtfStats = Field(description="Real-time factor of `done` tasks.")
     mean_queue_wait_seconds: float | None = Field(description="From upload to start.")
     uptime: float = Field(description="Seconds since this API process started.")
-    workers: list[WorkerPublic]
+    workers: list[WorkerPublic] = Field(description="Live workers, from their heartbeats.")
 
 
 class Health(BaseModel):
-    status: Literal["ready", "unavailable"]
+    status: Literal["ready", "unavailable"] = Field(description="ready: work gets done.")
     model: str = Field(description="The model workers load by default (WHISPER_MODEL).")
-    redis: str
-    database: str
-    workers_active: int
-    workers: list[WorkerPublic]
+    redis: str = Field(description="`ok` or `unavailable: <reason>`.")
+    database: str = Field(description="`ok` or `unavailable: <reason>`.")
+    workers_active: int = Field(description="Workers with a live heartbeat.")
+    workers: list[WorkerPublic] = Field(description="Those workers.")
     uptime: float = Field(description="Seconds since this API process started.")
     reasons: list[str] = Field(default_factory=list, description="Why the service is not ready.")

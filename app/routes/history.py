@@ -6,11 +6,12 @@ from fastapi import APIRouter, Query, Request
 from sqlalchemy import func, select
 
 from app.deps import SessionDep
+from app.errors import VALIDATION_RESPONSES
 from app.schemas import HistoryPage
 from app.views import history_record
 from models import Task
 
-router = APIRouter(prefix="/asr", tags=["tasks"])
+router = APIRouter(prefix="/asr", tags=["tasks"], responses=VALIDATION_RESPONSES)
 
 StatusFilter = Literal["queued", "processing", "done", "failed", "canceled"]
 

@@ -9,13 +9,20 @@ from loguru import logger
 
 from app.deps import QueueDep, RedisDep, SessionDep, SettingsDep, StorageDep
 from app.dispatch import dispatch
-from app.errors import AudioGone, Conflict, ServiceUnavailable, TaskNotFound, responses
+from app.errors import (
+    VALIDATION_RESPONSES,
+    AudioGone,
+    Conflict,
+    ServiceUnavailable,
+    TaskNotFound,
+    responses,
+)
 from app.schemas import TaskPublic, TaskQueued
 from app.views import get_task_or_404, queued_response, task_public
 from jobs.queues import live_workers, previous_run_active, remove_job
 from models import Task, TaskStatus
 
-router = APIRouter(prefix="/asr", tags=["tasks"])
+router = APIRouter(prefix="/asr", tags=["tasks"], responses=VALIDATION_RESPONSES)
 
 ACTIVE = (TaskStatus.QUEUED, TaskStatus.PROCESSING)
 

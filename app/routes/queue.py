@@ -6,13 +6,14 @@ from fastapi import APIRouter, Request
 from sqlalchemy import func, select
 
 from app.deps import QueueDep, RedisDep, SessionDep, SettingsDep
+from app.errors import VALIDATION_RESPONSES
 from app.estimates import estimated_wait
 from app.schemas import QueueStatus, RtfStats, Stats
 from app.views import worker_public
 from jobs.queues import live_workers, queue_counts, workers_serving
 from models import Task, TaskStatus
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(tags=["operations"], responses=VALIDATION_RESPONSES)
 
 
 @router.get("/asr/queue/status")

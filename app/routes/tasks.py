@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from app.deps import QueueDep, RedisDep, SessionDep, SettingsDep, StorageDep
 from app.dispatch import dispatch
 from app.errors import (
+    VALIDATION_RESPONSES,
     BadRequest,
     PayloadTooLarge,
     ServiceUnavailable,
@@ -24,7 +25,7 @@ from jobs.queues import live_workers, queue_position
 from models import Task, TaskStatus
 from models.task import RECORDING_SEQ
 
-router = APIRouter(prefix="/asr", tags=["tasks"])
+router = APIRouter(prefix="/asr", tags=["tasks"], responses=VALIDATION_RESPONSES)
 
 
 @router.post(

@@ -22,3 +22,23 @@ def test_result_documents_404_and_every_status(client):
         "queued", "processing", "done", "failed", "canceled"
     ]  # fmt: skip
     assert client.get("/docs").status_code == 200
+
+
+def test_every_field_of_every_schema_is_described(client):
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    undocumented = [
+        f"{name}.{field}"
+        for name, schema in schemas.items()
+        for field, spec in schema.get("properties", {}).items()
+        if not spec.get("description")
+    ]
+    assert undocumented == []
+
+
+def test_422_is_documented_with_our_error_body(client):
+    spec = client.get("/openapi.json").json()
+    for path, methods in spec["paths"].items():
+        for method, operation in methods.items():
+            if "422" in operation["responses"]:
+                ref = operation["responses"]["422"]["content"]["application/json"]["schema"]
+                assert ref["$ref"].endswith("/ValidationErrorBody"), (method, path)
