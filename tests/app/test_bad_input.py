@@ -183,3 +183,47 @@ def test_submit_while_redis_is_down_is_503_and_the_task_is_not_left_queued(setti
             assert task is not None and task.status == "failed"
             assert task.error.startswith("could not be queued")
             assert (settings.recordings_path / task.audio_key).exists()  # kept for a retry
+
+
+@pytest.mark.parametrize("field", ["hotwords", "initial_prompt"])
+def test_control_characters_in_text_options_are_422_not_500(client, settings, field):
+    response = submit(client, audio_file("jfk.flac"), **{field: "Comfy\x00UI"})
+    assert response.status_code == 422
+    assert "control characters" in response.json()["detail"][0]["msg"]
+    assert_nothing_stored(settings)
+
+
+def test_a_network_stream_description_is_refused_without_connecting(client, settings, tmp_path):
+    """An SDP file would make FFmpeg open sockets; the probe allows local reads only."""
+    import time
+
+    sdp = tmp_path / "stream.mp3"
+    sdp.write_text(
+        "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=x\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+        "m=audio 5004 RTP/AVP 96\r\na=rtpmap:96 opus/48000/2\r\n"
+    )
+    started = time.monotonic()
+    response = submit(client, sdp)
+    assert response.status_code == 415
+    assert time.monotonic() - started < 5
+    assert_nothing_stored(settings)
+
+
+def test_result_while_redis_is_down_is_503_naming_it(client, settings: Settings):
+    task_id = submit(client, audio_file("hotwords.mp3")).json()["task_id"]
+    down = settings.model_copy(update={"REDIS_URL": "redis://127.0.0.1:1/0"})
+    with TestClient(create_app(down)) as broken:
+        response = broken.get(f"/api/v1/asr/result/{task_id}")
+    assert response.status_code == 503
+    assert response.json() == {"error": "service unavailable",
+                               "detail": "the redis is unavailable; retry shortly",
+                               "dependency": "redis"}  # fmt: skip
+
+
+def test_result_while_the_database_is_down_is_503_naming_it(settings: Settings):
+    down = settings.model_copy(
+        update={"DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:1/asr"}
+    )
+    with TestClient(create_app(down)) as broken:
+        response = broken.get(f"/api/v1/asr/result/{uuid.uuid4()}")
+    assert response.status_code == 503 and response.json()["dependency"] == "database"

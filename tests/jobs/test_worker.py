@@ -52,3 +52,51 @@ def test_api_worker_and_error_logs_are_written(client, live_worker, settings: Se
     wait_for(lambda: result(client, bad)["status"] == "failed", timeout=60, message="failure")
     error_log = wait_for(lambda: (logs / "error.log").read_text(), timeout=5, message="error.log")
     assert f"task {bad}: failed: audio file is missing from storage" in str(error_log)
+
+
+def test_heartbeat_disappears_within_its_ttl_after_the_worker_is_killed(
+    client, live_worker, redis, settings: Settings
+):
+    from jobs.queues import live_workers
+
+    assert client.get("/health").status_code == 200
+    live_worker.kill()  # SIGKILL: no chance to say goodbye
+    live_worker.wait()
+    killed_at = time.monotonic()
+    wait_for(lambda: not live_workers(redis), timeout=settings.WORKER_HEARTBEAT_TTL_SECONDS + 2,
+             message="the heartbeat to expire")  # fmt: skip
+    assert time.monotonic() - killed_at <= settings.WORKER_HEARTBEAT_TTL_SECONDS + 1
+    assert client.get("/health").status_code == 503
+
+
+def test_jobs_run_in_the_worker_process_itself(client, live_worker, settings: Settings):
+    """SimpleWorker: no fork per job, so the loaded model is the one that transcribes."""
+    task_id = submit(client, audio_file("hotwords.mp3")).json()["task_id"]
+    wait_for(lambda: result(client, task_id)["status"] == "done", timeout=60, message="done")
+    worker_log = (settings.logs_path / "worker.log").read_text()
+    assert f"task {task_id}: processing hotwords.mp3 (attempt 1, pid {live_worker.pid})" in (
+        worker_log
+    )
+
+
+def test_abandoned_job_of_a_dead_worker_fails_the_task_with_a_reason(
+    client, live_worker, redis, settings: Settings, tmp_path
+):
+    """RQ's abandoned-job cleanup calls our failure callback: the task does not stay
+    `processing` after its worker was SIGKILLed."""
+    from rq import Queue
+
+    from tests.helpers import long_recording
+
+    task_id = submit(client, long_recording(tmp_path / "long.wav")).json()["task_id"]
+    wait_for(lambda: result(client, task_id).get("progress"), timeout=60, message="progress")
+    live_worker.kill()
+    live_worker.wait()
+    assert result(client, task_id)["status"] == "processing"
+
+    # What RQ's maintenance does once the job's started-registry entry has expired.
+    registry = Queue(settings.QUEUE_NAME, connection=redis).started_job_registry
+    registry.cleanup(timestamp=time.time() + 10 * settings.JOB_TIMEOUT_SECONDS)
+
+    task = result(client, task_id)
+    assert task["status"] == "failed" and task["error"] == "the worker running the task died"
