@@ -63,15 +63,7 @@ def task_public(task: Task, request: Request) -> TaskPublic:
         status=status.value,
         filename=task.filename,
         model=task.model,
-        options=TaskOptions(
-            language=task.language,
-            task=task.task,  # type: ignore[arg-type]
-            word_timestamps=task.word_timestamps,
-            hotwords=task.hotwords,
-            initial_prompt=task.initial_prompt,
-            vad_filter=task.vad_filter,
-            beam_size=task.beam_size,
-        ),
+        options=TaskOptions(**task.options()),
         attempts=task.attempts,
         duration=task.duration_seconds,
         timings=task_timings(task),

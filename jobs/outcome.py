@@ -13,6 +13,7 @@ from loguru import logger
 from redis import Redis
 from rq import get_current_job
 from rq.job import Job
+from sqlalchemy.orm import Session
 
 from app.config import Settings, get_settings
 from jobs.history import append_history
@@ -32,16 +33,23 @@ def forget_job() -> None:
         job.result_ttl = 0
 
 
+def lock_if_processing(session: Session, task_id: uuid.UUID) -> Task | None:
+    """The row, locked, if this run still owns it. A client may have canceled the task
+    (that state wins) or deleted it (then the job record goes too)."""
+    task = session.get(Task, task_id, with_for_update=True)
+    if task is None:
+        forget_job()
+        return None
+    return task if task.status == TaskStatus.PROCESSING else None
+
+
 def finish_done(
     settings: Settings, task_id: uuid.UUID, transcript: "Transcript", elapsed: float, model: str
 ) -> None:
     with session_scope(settings.DATABASE_URL) as session:
-        task = session.get(Task, task_id, with_for_update=True)
+        task = lock_if_processing(session, task_id)
         if task is None:
-            forget_job()
             return
-        if task.status != TaskStatus.PROCESSING:
-            return  # canceled meanwhile: that state wins
         task.status = TaskStatus.DONE
         task.model = model
         task.text = transcript.text
@@ -66,11 +74,8 @@ def finish_failed(
 ) -> None:
     """Mark a task that is `processing` as failed; any other state is left alone."""
     with session_scope(settings.DATABASE_URL) as session:
-        task = session.get(Task, task_id, with_for_update=True)
+        task = lock_if_processing(session, task_id)
         if task is None:
-            forget_job()
-            return
-        if task.status != TaskStatus.PROCESSING:
             return
         task.status = TaskStatus.FAILED
         task.error = reason

@@ -106,15 +106,7 @@ def claim_task(settings: Settings, task_id: uuid.UUID, worker_name: str) -> Clai
         return ClaimedTask(
             task_id=task.id,
             audio_key=task.audio_key,
-            options=engine.TranscriptionOptions(
-                language=task.language,
-                task=task.task,
-                word_timestamps=task.word_timestamps,
-                hotwords=task.hotwords,
-                initial_prompt=task.initial_prompt,
-                vad_filter=task.vad_filter,
-                beam_size=task.beam_size,
-            ),
+            options=engine.TranscriptionOptions(**task.options()),
         )
 
 

