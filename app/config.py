@@ -6,11 +6,12 @@ can use it without loading the web stack.
 
 import logging
 import sys
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import ByteSize, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_QUEUE_NAME = "transcription"
@@ -60,6 +61,18 @@ class Settings(BaseSettings):
     # true: submit answers 503 while no worker is alive. false: it accepts the task and says
     # so in a `warning`; the task waits for a worker.
     REJECT_WHEN_NO_WORKERS: bool = False
+
+    # Retention, applied by the sweeper (jobs/sweeper.py) every SWEEP_INTERVAL_SECONDS. Only
+    # recordings of ended tasks are removed; their transcripts stay unless TRANSCRIPT_MAX_AGE.
+    # Keep at most this many recordings; 0 = no limit.
+    MAX_RECORDINGS: int = Field(default=10, ge=0)
+    # Remove recordings older than this ("30d", "12h", "P30D"); empty = no age limit.
+    RECORDING_MAX_AGE: timedelta | None = None
+    # Keep all recordings together under this size ("5GB", "500MiB"); 0 = no limit.
+    RECORDINGS_MAX_BYTES: ByteSize = ByteSize(0)
+    # Delete whole tasks (row, transcript, recording) older than this; empty = keep forever.
+    TRANSCRIPT_MAX_AGE: timedelta | None = None
+    SWEEP_INTERVAL_SECONDS: int = Field(default=600, ge=10)
 
     LOG_LEVEL: LogLevel = "INFO"
     LOG_ROTATION: str = "50 MB"

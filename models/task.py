@@ -66,6 +66,9 @@ class Task(Base):
     filename: Mapped[str] = mapped_column(String(255))
     audio_key: Mapped[str | None] = mapped_column(String(255))
     content_type: Mapped[str] = mapped_column(String(100))
+    # Set when retention (or a vanished file) ended the recording; the transcript stays.
+    audio_removed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    audio_removed_reason: Mapped[str | None] = mapped_column(String(255))
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     duration_seconds: Mapped[float | None] = mapped_column(Float)

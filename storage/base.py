@@ -2,7 +2,9 @@
 
 import uuid
 from abc import ABC, abstractmethod
-from datetime import date
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import BinaryIO
 
 CHUNK_SIZE = 1024 * 1024
@@ -15,6 +17,13 @@ class AudioNotFound(Exception):
 def recording_key(day: date, seq: int, task_id: uuid.UUID, extension: str) -> str:
     """`YYYY-MM-DD_<seq>_<task_id>.<ext>`; every part comes from us, never from the client."""
     return f"{day.isoformat()}_{seq:06d}_{task_id}.{extension}"
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    modified_at: datetime
 
 
 class Storage(ABC):
@@ -41,3 +50,7 @@ class Storage(ABC):
     @abstractmethod
     def size(self, key: str) -> int:
         """Size in bytes; raises AudioNotFound."""
+
+    @abstractmethod
+    def list(self) -> Iterator[StoredObject]:
+        """Every stored object (for the retention sweeper's orphan check)."""

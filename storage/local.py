@@ -3,10 +3,12 @@
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from storage.base import CHUNK_SIZE, AudioNotFound, Storage
+from storage.base import CHUNK_SIZE, AudioNotFound, Storage, StoredObject
 
 
 class LocalStorage(Storage):
@@ -50,6 +52,15 @@ class LocalStorage(Storage):
             return self._path(key).stat().st_size
         except FileNotFoundError:
             raise AudioNotFound(key) from None
+
+    def list(self) -> Iterator[StoredObject]:
+        if not self.root.is_dir():
+            return
+        for path in self.root.iterdir():
+            if path.name.startswith(".") or not path.is_file():
+                continue  # uploads in progress are hidden `.upload-*.part` files
+            stat = path.stat()
+            yield StoredObject(path.name, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC))
 
     def _path(self, key: str) -> Path:
         # Keys are ours, but refuse anything that could leave the root all the same.

@@ -40,7 +40,7 @@ def download_audio(
     """The uploaded recording as it was received; honours a single `Range: bytes=` range."""
     task = get_task_or_404(session, task_id)
     if task.audio_key is None:
-        raise AudioGone("the recording was removed by retention")
+        raise AudioGone(f"the recording was removed: {task.audio_removed_reason or 'retention'}")
     try:
         size = storage.size(task.audio_key)
     except AudioNotFound:
