@@ -8,6 +8,7 @@ from loguru import logger
 
 from app.config import Settings, configure_logging, get_settings
 from app.errors import install_error_handlers
+from app.metrics import install_metrics
 from app.routes import audio, health, history, lifecycle, queue, tasks
 from app.uploads import UploadLimitMiddleware
 from jobs.queues import connect_redis
@@ -30,6 +31,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.storage = get_storage(settings)
     app.state.started = time.monotonic()
 
+    app.state.http_metrics = install_metrics(app, settings, app.state.redis)
     install_error_handlers(app)
     app.add_middleware(
         UploadLimitMiddleware,
@@ -50,10 +52,12 @@ async def log_access(
 ) -> Response:
     started = time.perf_counter()
     response = await call_next(request)
+    seconds = time.perf_counter() - started
+    request.app.state.http_metrics.observe(request, response.status_code, seconds)
     client = request.client.host if request.client else "-"
     logger.bind(access=True).info(
         '{} "{} {}" {} {:.1f}ms',
         client, request.method, request.url.path, response.status_code,
-        (time.perf_counter() - started) * 1000,
+        seconds * 1000,
     )  # fmt: skip
     return response

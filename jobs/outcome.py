@@ -11,12 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 from loguru import logger
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import get_current_job
 from rq.job import Job
 from sqlalchemy.orm import Session
 
 from app.config import Settings, get_settings
 from jobs.history import append_history
+from jobs.metrics import record_transcription
+from jobs.queues import connect_redis
 from models import Task, TaskStatus
 from models.db import session_scope
 
@@ -63,10 +66,21 @@ def finish_done(
         task.rtf = round(elapsed / transcript.duration, 4) if transcript.duration else None
     # After the commit: the history line never describes a state Postgres does not hold.
     append_history(settings.logs_path, task)
+    count_transcription(settings, transcript.duration, elapsed)
     logger.info(
         "task {}: done, {} segments, {:.1f} s of audio, rtf {}",
         task_id, len(transcript.segments), transcript.duration, task.rtf,
     )  # fmt: skip
+
+
+def count_transcription(settings: Settings, audio_seconds: float, wall_seconds: float) -> None:
+    """Best effort: metrics must never fail a transcription that is already stored."""
+    job = get_current_job()
+    redis = job.connection if job is not None else connect_redis(settings.REDIS_URL)
+    try:
+        record_transcription(redis, audio_seconds, wall_seconds)
+    except RedisError as exc:
+        logger.warning("metrics: transcription not counted: {}", exc)
 
 
 def finish_failed(
