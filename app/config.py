@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import ByteSize, Field
+from pydantic import ByteSize, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_QUEUE_NAME = "transcription"
@@ -73,6 +73,13 @@ class Settings(BaseSettings):
     # Delete whole tasks (row, transcript, recording) older than this; empty = keep forever.
     TRANSCRIPT_MAX_AGE: timedelta | None = None
     SWEEP_INTERVAL_SECONDS: int = Field(default=600, ge=10)
+
+    # rq-dashboard (at /rq and the Procfile `dashboard` process) is served only when both are set.
+    RQ_DASHBOARD_USERNAME: str = ""
+    RQ_DASHBOARD_PASSWORD: SecretStr = SecretStr("")
+    # The standalone dashboard process listens here; keep it on an internal interface.
+    RQ_DASHBOARD_BIND: str = "127.0.0.1"
+    RQ_DASHBOARD_PORT: int = Field(default=9181, ge=1, le=65535)
 
     LOG_LEVEL: LogLevel = "INFO"
     LOG_ROTATION: str = "50 MB"

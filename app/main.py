@@ -7,6 +7,7 @@ from fastapi import FastAPI, Request, Response
 from loguru import logger
 
 from app.config import Settings, configure_logging, get_settings
+from app.dashboard import dashboard_asgi
 from app.errors import install_error_handlers
 from app.metrics import install_metrics
 from app.routes import audio, health, history, lifecycle, queue, tasks
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for routes in (tasks, lifecycle, history, audio, queue):
         app.include_router(routes.router, prefix=API_PREFIX)
+    app.mount("/rq", dashboard_asgi(settings))
     app.include_router(health.router)
     app.include_router(health.router, prefix=API_PREFIX, include_in_schema=False)
     return app

@@ -37,7 +37,7 @@ def free_port() -> int:
 
 
 def test_procfile_declares_release_web_and_worker():
-    assert {"release", "web", "worker"} <= procfile().keys()
+    assert procfile().keys() == {"release", "web", "worker", "maintenance", "cron", "dashboard"}
     assert procfile()["worker"] == "python -m jobs.worker"
 
 
@@ -92,3 +92,27 @@ def test_web_process_serves_submit_and_result(web_server, live_worker):
     assert httpx.get(f"{web_server}/health", timeout=5).json()["status"] == "ready"
     docs = httpx.get(f"{web_server}/docs", timeout=5)
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+def test_dashboard_process_serves_behind_credentials(settings):
+    port = free_port()
+    env = process_env(RQ_DASHBOARD_PORT=str(port), RQ_DASHBOARD_USERNAME="ops",
+                      RQ_DASHBOARD_PASSWORD="s3cret")  # fmt: skip
+    process = subprocess.Popen(
+        ["bash", "-c", procfile()["dashboard"]], cwd=ROOT, env=env, start_new_session=True,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/"
+
+    def answers() -> bool:
+        try:
+            return httpx.get(url, timeout=1).status_code == 401
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_for(answers, timeout=30, message="dashboard process")
+        assert httpx.get(url, auth=("ops", "s3cret"), timeout=5).status_code == 200
+    finally:
+        os.killpg(process.pid, 15)
+        process.wait(timeout=15)

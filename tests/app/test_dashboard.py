@@ -1,0 +1,54 @@
+"""rq-dashboard at /rq: refused without credentials, and with them it lists the queue."""
+
+import base64
+
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from app.config import Settings
+from app.main import create_app
+from tests.app.test_submit import submit
+from tests.helpers import audio_file
+
+
+def basic(username: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{username}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+@pytest.fixture
+def dashboard_client(settings: Settings):
+    secured = settings.model_copy(update={
+        "RQ_DASHBOARD_USERNAME": "ops", "RQ_DASHBOARD_PASSWORD": SecretStr("s3cret")})  # fmt: skip
+    with TestClient(create_app(secured)) as client:
+        yield client
+
+
+def test_dashboard_refuses_without_or_with_wrong_credentials(dashboard_client):
+    for headers in ({}, basic("ops", "wrong"), basic("root", "s3cret")):
+        response = dashboard_client.get("/rq/", headers=headers)
+        assert response.status_code == 401
+        assert response.headers["www-authenticate"].startswith("Basic")
+    assert dashboard_client.get("/rq/0/data/queues.json").status_code == 401
+
+
+def test_dashboard_lists_the_queue_with_a_queued_job(dashboard_client):
+    task_id = submit(dashboard_client, audio_file("jfk.flac")).json()["task_id"]
+    auth = basic("ops", "s3cret")
+
+    page = dashboard_client.get("/rq/", headers=auth)
+    assert page.status_code == 200 and "/rq/static/" in page.text
+    queues = dashboard_client.get("/rq/0/data/queues.json", headers=auth).json()["queues"]
+    [transcription] = [q for q in queues if q["name"] == "transcription"]
+    assert transcription["count"] == 1
+    jobs = dashboard_client.get(
+        "/rq/0/data/jobs/transcription/queued/8/asc/1.json", headers=auth
+    ).json()["jobs"]
+    assert [job["id"] for job in jobs] == [task_id]
+
+
+def test_dashboard_is_never_open_without_configured_credentials(client):
+    response = client.get("/rq/")
+    assert response.status_code == 503
+    assert "RQ_DASHBOARD_USERNAME" in response.json()["detail"]
