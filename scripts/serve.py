@@ -1,0 +1,191 @@
+"""Run the whole service on this machine: `scripts/serve` (installs first) or
+`python scripts/serve.py [--embedded]`.
+
+Redis and PostgreSQL: those named by REDIS_URL / DATABASE_URL; when a URL is not set and
+nothing answers at its default, an embedded server from PyPI (scripts/embedded.py) with its
+data under STORAGE_PATH/embedded/, reused by the next start. Then `alembic upgrade head`, then
+the Procfile's processes under honcho. Ctrl-C stops every process it started, embedded
+servers last.
+"""
+
+import argparse
+import contextlib
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+from psycopg import sql
+from redis import Redis
+from redis.exceptions import RedisError
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from app.config import Settings, get_settings  # noqa: E402
+from scripts.embedded import EmbeddedPostgres, EmbeddedRedis  # noqa: E402
+
+PROCESSES = ("web", "worker", "maintenance", "cron", "dashboard")
+READY_TIMEOUT_SECONDS = 180
+
+
+def redis_answers(url: str) -> bool:
+    try:
+        return bool(Redis.from_url(url, socket_connect_timeout=1).ping())
+    except RedisError:
+        return False
+
+
+def postgres_answers(url: str) -> bool:
+    try:
+        with psycopg.connect(_server_url(url, "postgres"), connect_timeout=2):
+            return True
+    except psycopg.Error:
+        return False
+
+
+def _server_url(url: str, database: str) -> str:
+    plain = url.replace("postgresql+psycopg://", "postgresql://")
+    return plain.rsplit("/", 1)[0] + "/" + database
+
+
+def ensure_database(url: str) -> None:
+    """A running server may not have our database yet (a fresh install)."""
+    name = url.rsplit("/", 1)[1].split("?")[0]
+    with psycopg.connect(_server_url(url, "postgres"), autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            print(f"serve: created database {name}")
+
+
+@contextlib.contextmanager
+def services(settings: Settings, force_embedded: bool) -> Iterator[dict[str, str]]:
+    """The Redis and Postgres URLs to use, starting embedded servers where needed."""
+    embedded_root = settings.STORAGE_PATH.resolve() / "embedded"
+    with contextlib.ExitStack() as stack:
+        redis_url = settings.REDIS_URL
+        if force_embedded or not _usable("REDIS_URL", redis_url, settings, redis_answers):
+            server = EmbeddedRedis(embedded_root / "redis").start()
+            stack.callback(_stopping, "Redis", server.stop)
+            redis_url = server.url
+            print(f"serve: embedded Redis on {redis_url} (data in {server.data_dir})")
+        database_url = settings.DATABASE_URL
+        if force_embedded or not _usable("DATABASE_URL", database_url, settings, postgres_answers):
+            postgres = EmbeddedPostgres(embedded_root / "postgres").start()
+            stack.callback(_stopping, "PostgreSQL", postgres.stop)
+            database_url = postgres.url
+            print(f"serve: embedded PostgreSQL on port {postgres.port} (data in {postgres.pgdata})")
+        else:
+            ensure_database(database_url)
+        yield {"REDIS_URL": redis_url, "DATABASE_URL": database_url}
+
+
+def _usable(name: str, url: str, settings: Settings, answers) -> bool:  # type: ignore[no-untyped-def]
+    if answers(url):
+        return True
+    if name in settings.model_fields_set:
+        sys.exit(f"serve: {name}={url} is set but does not answer; fix it or unset it")
+    return False
+
+
+def _stopping(name: str, stop) -> None:  # type: ignore[no-untyped-def]
+    print(f"serve: stopping embedded {name}")
+    stop()
+
+
+def dashboard_credentials(settings: Settings) -> dict[str, str]:
+    """Configured credentials, or a generated password kept for the next start."""
+    if settings.RQ_DASHBOARD_USERNAME and settings.RQ_DASHBOARD_PASSWORD.get_secret_value():
+        return {}
+    secret_file = settings.STORAGE_PATH / "embedded" / "dashboard-password"
+    secret_file.parent.mkdir(parents=True, exist_ok=True)
+    if not secret_file.exists():
+        secret_file.write_text(secrets.token_urlsafe(16))
+        secret_file.chmod(0o600)
+    return {"RQ_DASHBOARD_USERNAME": "admin", "RQ_DASHBOARD_PASSWORD": secret_file.read_text()}
+
+
+def wait_until_ready(base_url: str, honcho: subprocess.Popen[bytes]) -> bool:
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+    while time.monotonic() < deadline and honcho.poll() is None:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{base_url}/health", timeout=2).status_code == 200:
+                return True
+        time.sleep(0.5)
+    return False
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--embedded", action="store_true",
+                        help="use embedded Redis and PostgreSQL even if others answer")  # fmt: skip
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    # Keyboard interrupts come to us alone (honcho runs in its own session): we stop things
+    # in order. SIGTERM from a supervisor means the same.
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with services(settings, args.embedded) as urls:
+            env = {**os.environ, **urls, **dashboard_credentials(settings)}
+            print("serve: alembic upgrade head")
+            subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT,
+                           env=env, check=True)  # fmt: skip
+            return run_processes(settings, env)
+    except KeyboardInterrupt:
+        print("serve: stopped")
+        return 0
+
+
+def run_processes(settings: Settings, env: dict[str, str]) -> int:
+    bin_dir = str(Path(sys.executable).parent)
+    env["PATH"] = f"{bin_dir}:{env.get('PATH', '')}"
+    honcho = subprocess.Popen(
+        [f"{bin_dir}/honcho", "-f", "Procfile", "start", *PROCESSES],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        base_url = f"http://127.0.0.1:{settings.PORT}"
+        if wait_until_ready(base_url, honcho):
+            print_banner(base_url, env, settings)
+        elif honcho.poll() is None:
+            print(f"serve: not ready after {READY_TIMEOUT_SECONDS} s; see {base_url}/health")
+        return honcho.wait()
+    finally:
+        if honcho.poll() is None:
+            honcho.send_signal(signal.SIGINT)  # honcho stops its processes
+            try:
+                honcho.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(honcho.pid, signal.SIGKILL)
+                honcho.wait()
+
+
+def print_banner(base_url: str, env: dict[str, str], settings: Settings) -> None:
+    user, password = env.get("RQ_DASHBOARD_USERNAME"), env.get("RQ_DASHBOARD_PASSWORD")
+    print(
+        f"\nserve: ready\n"
+        f"  API docs    {base_url}/docs\n"
+        f"  health      {base_url}/health\n"
+        f"  metrics     {base_url}/metrics\n"
+        f"  dashboard   {base_url}/rq/  (also http://{settings.RQ_DASHBOARD_BIND}:"
+        f"{env.get('RQ_DASHBOARD_PORT', settings.RQ_DASHBOARD_PORT)}/)  user {user} "
+        f"password {password}\n"
+        f"  Ctrl-C stops everything\n",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
