@@ -22,7 +22,10 @@ def test_the_api_does_not_load_faster_whisper():
     assert not loaded & {"faster_whisper", "ctranslate2", "onnxruntime"}
 
 
-@pytest.mark.parametrize("module", ["jobs.worker", "jobs.transcribe", "storage", "models"])
+@pytest.mark.parametrize(
+    "module",
+    ["jobs.worker", "jobs.transcribe", "jobs.maintenance", "jobs.cron", "storage", "models"],
+)
 def test_worker_side_does_not_load_the_web_stack(module: str):
     loaded = modules_loaded_by(f"import {module}")
     assert not loaded & {"fastapi", "starlette", "uvicorn"}

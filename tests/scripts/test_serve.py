@@ -1,0 +1,66 @@
+"""scripts/serve.py: everything from one command, on embedded servers, stopped by Ctrl-C
+without losing data (a second start finds the task)."""
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers import JFK_LINE, ROOT, audio_file, normalize, wait_for
+from tests.test_procfile import free_port
+
+pytest.importorskip("honcho", reason="needs `uv sync --extra embedded`")
+
+
+def start_serve(storage: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
+    env.update(STORAGE_PATH=str(storage), PORT=str(port), RQ_DASHBOARD_PORT=str(free_port()))
+    return subprocess.Popen(
+        [sys.executable, "scripts/serve.py", "--embedded"], cwd=ROOT, env=env,
+        stdout=log.open("ab"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+
+def ready(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def interrupt(serve: subprocess.Popen[bytes]) -> None:
+    serve.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    assert serve.wait(timeout=90) == 0
+
+
+def test_serve_runs_everything_and_ctrl_c_stops_it_keeping_the_data(tmp_path: Path):
+    port, log = free_port(), tmp_path / "serve.log"
+    url = f"http://127.0.0.1:{port}"
+    serve = start_serve(tmp_path / "storage", port, log)
+    try:
+        wait_for(lambda: ready(url), timeout=180, message="serve to be ready")
+        wait_for(lambda: "serve: ready" in log.read_text(), timeout=10, message="the banner")
+        assert f"{url}/docs" in log.read_text() and f"{url}/rq/" in log.read_text()
+        with audio_file("jfk.flac").open("rb") as audio:
+            submitted = httpx.post(f"{url}/api/v1/asr/submit", files={"audio": audio}, timeout=30)
+        task_id = submitted.json()["task_id"]
+        result_url = f"{url}/api/v1/asr/result/{task_id}"
+        wait_for(lambda: httpx.get(result_url, timeout=5).json()["status"] == "done",
+                 timeout=120, message="the transcript")  # fmt: skip
+    finally:
+        interrupt(serve)
+    text = log.read_text()
+    assert "serve: stopping embedded PostgreSQL" in text and "serve: stopped" in text
+    assert not ready(url)
+
+    serve = start_serve(tmp_path / "storage", port, log)
+    try:
+        wait_for(lambda: ready(url), timeout=180, message="serve to start again")
+        task = httpx.get(result_url, timeout=5).json()
+        assert task["status"] == "done" and JFK_LINE in normalize(task["text"])
+    finally:
+        interrupt(serve)
