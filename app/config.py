@@ -58,6 +58,14 @@ class Settings(BaseSettings):
     JOB_FAILURE_TTL_SECONDS: int = Field(default=7 * 24 * 3600, ge=0)
     # A worker counts as alive while its heartbeat key (refreshed every third of this) exists.
     WORKER_HEARTBEAT_TTL_SECONDS: int = Field(default=30, ge=3)
+    # A task whose worker died while processing it is run again up to this many times in all.
+    MAX_ATTEMPTS: int = Field(default=3, ge=1)
+    # The reconciler (worker start, and every RECONCILE_INTERVAL_SECONDS) leaves tasks younger
+    # than RECONCILE_GRACE_SECONDS alone: they may be between commit and enqueue.
+    RECONCILE_INTERVAL_SECONDS: int = Field(default=60, ge=5)
+    RECONCILE_GRACE_SECONDS: int = Field(default=30, ge=0)
+    # On SIGTERM a worker finishes its task if it can within this, else puts the task back.
+    WORKER_SHUTDOWN_GRACE_SECONDS: int = Field(default=25, ge=0)
     # true: submit answers 503 while no worker is alive. false: it accepts the task and says
     # so in a `warning`; the task waits for a worker.
     REJECT_WHEN_NO_WORKERS: bool = False

@@ -13,6 +13,7 @@ from rq.cron import CronScheduler
 from app.config import Settings, configure_logging, get_settings
 from jobs.maintenance import MAINTENANCE_QUEUE
 from jobs.queues import connect_redis
+from jobs.reconciler import reconcile
 from jobs.sweeper import sweep
 
 SWEEP_TIMEOUT_SECONDS = 3600
@@ -23,6 +24,10 @@ def build_scheduler(redis: Redis, settings: Settings) -> CronScheduler:
     scheduler.register(
         sweep, queue_name=MAINTENANCE_QUEUE, interval=settings.SWEEP_INTERVAL_SECONDS,
         job_timeout=SWEEP_TIMEOUT_SECONDS, result_ttl=3600, failure_ttl=7 * 24 * 3600,
+    )  # fmt: skip
+    scheduler.register(
+        reconcile, queue_name=MAINTENANCE_QUEUE, interval=settings.RECONCILE_INTERVAL_SECONDS,
+        job_timeout=600, result_ttl=600,
     )  # fmt: skip
     return scheduler
 

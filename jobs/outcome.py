@@ -100,6 +100,17 @@ def finish_failed(
     logger.error("task {}: failed: {}", task_id, reason)
 
 
+def put_back(settings: Settings, task_id: uuid.UUID) -> None:
+    """Return an interrupted task to `queued` (the run does not count as an attempt); the
+    reconciler enqueues it again at the next worker start or scheduled pass."""
+    with session_scope(settings.DATABASE_URL) as session:
+        task = lock_if_processing(session, task_id)
+        if task is not None:
+            task.status = TaskStatus.QUEUED
+            task.progress = 0
+            task.attempts = max(0, task.attempts - 1)
+
+
 def on_job_failure(
     job: Job,
     connection: Redis,
@@ -109,10 +120,13 @@ def on_job_failure(
     *args: Any,
 ) -> None:
     """RQ's failure callback. The job marks its own failures; this catches the rest: RQ
-    found the job abandoned by a worker that died, or the job could not record its outcome."""
-    reason = (
-        "the worker running the task died"
-        if exc_type.__name__ == "AbandonedJobError"
-        else f"transcription failed: {exc_type.__name__}: {exc}"
-    )
-    finish_failed(get_settings(), uuid.UUID(job.id), reason)
+    found the job abandoned by a worker that died (usually the reconciler was first), or the
+    job could not record its outcome."""
+    settings = get_settings()
+    if exc_type.__name__ == "AbandonedJobError":
+        # Only the row: RQ is still filing this job, so the reconciler enqueues it later.
+        from jobs.reconciler import release_lost_run
+
+        release_lost_run(settings, uuid.UUID(job.id))
+        return
+    finish_failed(settings, uuid.UUID(job.id), f"transcription failed: {exc_type.__name__}: {exc}")

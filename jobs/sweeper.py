@@ -76,14 +76,15 @@ def sweep(dry_run: bool = False, settings: Settings | None = None) -> SweepRepor
 
 
 @contextmanager
-def sweep_lock(redis: Redis) -> Iterator[bool]:
+def sweep_lock(redis: Redis, key: str = LOCK_KEY) -> Iterator[bool]:
+    """A Redis lock (SET NX EX): True if this caller holds it for the block."""
     token = uuid.uuid4().hex
-    acquired = bool(redis.set(LOCK_KEY, token, nx=True, ex=LOCK_SECONDS))
+    acquired = bool(redis.set(key, token, nx=True, ex=LOCK_SECONDS))
     try:
         yield acquired
     finally:
-        if acquired and redis.get(LOCK_KEY) == token.encode():
-            redis.delete(LOCK_KEY)
+        if acquired and redis.get(key) == token.encode():
+            redis.delete(key)
 
 
 class Sweeper:

@@ -17,8 +17,8 @@ from rq import get_current_job
 from rq.timeouts import JobTimeoutException
 
 from app.config import Settings, get_settings
-from jobs import engine
-from jobs.outcome import finish_done, finish_failed, forget_job
+from jobs import engine, shutdown
+from jobs.outcome import finish_done, finish_failed, forget_job, put_back
 from models import Task, TaskStatus
 from models.db import session_scope
 from storage import AudioNotFound, get_storage
@@ -29,6 +29,10 @@ CHECK_INTERVAL_SECONDS = 0.5
 
 class TranscriptionTimeout(Exception):
     """The job ran past JOB_TIMEOUT_SECONDS."""
+
+
+class WorkerStopping(Exception):
+    """The worker got SIGTERM and the grace period for finishing this task is over."""
 
 
 class TaskCanceled(Exception):
@@ -64,7 +68,14 @@ def transcribe(task_id: str) -> None:
         if exc.deleted:
             forget_job()
         return  # not an error: RQ files the job as finished and the worker moves on
-    except BaseException as exc:  # includes a stop signal: never leave the task `processing`
+    except (WorkerStopping, KeyboardInterrupt, SystemExit) as exc:
+        # Asked to stop (grace period over, or a second SIGTERM): not the task's fault.
+        put_back(settings, claimed.task_id)
+        logger.warning("task {}: put back in the queue, the worker is stopping", task_id)
+        if isinstance(exc, WorkerStopping):
+            return
+        raise
+    except BaseException as exc:  # never leave the task `processing`
         reason = failure_reason(exc, settings)
         try:
             finish_failed(settings, claimed.task_id, reason, time.monotonic() - started)
@@ -86,7 +97,9 @@ def claim_task(settings: Settings, task_id: uuid.UUID, worker_name: str) -> Clai
             logger.warning("task {}: no such row, job dropped", task_id)
             forget_job()
             return None
-        if task.status not in (TaskStatus.QUEUED, TaskStatus.PROCESSING):
+        if task.status != TaskStatus.QUEUED:
+            # A lost run is put back to `queued` by the reconciler before it is re-enqueued,
+            # so any other state means someone else owns the task (or it has ended).
             logger.info("task {}: already {}, nothing to do", task_id, task.status)
             return None
         if task.audio_key is None:
@@ -132,6 +145,8 @@ class Checkpoint:
         limit = self.settings.JOB_TIMEOUT_SECONDS
         if now - self.started > limit:
             raise TranscriptionTimeout(f"timed out after {limit} s")
+        if shutdown.overdue(self.settings.WORKER_SHUTDOWN_GRACE_SECONDS):
+            raise WorkerStopping()
         if now - self.last_check < CHECK_INTERVAL_SECONDS:
             return
         percent = min(99, int(100 * covered_seconds / total_seconds)) if total_seconds else 0

@@ -18,13 +18,14 @@ from loguru import logger
 from rq import Queue, SimpleWorker
 
 from app.config import Settings, configure_logging, get_settings
-from jobs import engine
+from jobs import engine, shutdown
 from jobs.queues import (
     WorkerInfo,
     connect_redis,
     remove_worker_heartbeat,
     write_worker_heartbeat,
 )
+from jobs.reconciler import reconcile
 
 
 class TranscriptionWorker(SimpleWorker):
@@ -34,12 +35,22 @@ class TranscriptionWorker(SimpleWorker):
     def work(self, *args: Any, **kwargs: Any) -> bool:
         settings = get_settings()
         model = engine.get_model(settings)
+        try:
+            reconcile(settings, self.connection)
+        except Exception as exc:  # the scheduled pass will try again; start serving anyway
+            logger.opt(exception=exc).error("worker {}: start-up reconcile failed", self.name)
         heartbeat = WorkerHeartbeat(self, model, settings)
         heartbeat.start()
         try:
             return super().work(*args, **kwargs)
         finally:
             heartbeat.stop()
+
+    def request_stop(self, signum: Any, frame: Any) -> None:
+        """First SIGTERM/SIGINT: RQ lets the current job finish; the job's checkpoint puts
+        the task back if that takes longer than WORKER_SHUTDOWN_GRACE_SECONDS."""
+        shutdown.request()
+        super().request_stop(signum, frame)
 
 
 class WorkerHeartbeat(threading.Thread):

@@ -49,6 +49,8 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         "WHISPER_MODEL": "tiny.en",
         "WHISPER_DEVICE": "cpu",
         "WORKER_HEARTBEAT_TTL_SECONDS": "6",
+        # Tests set up lost tasks on purpose and want them recovered without waiting.
+        "RECONCILE_GRACE_SECONDS": "0",
         "LOG_LEVEL": "INFO",
     }
     saved = {k: os.environ.get(k) for k in env}

@@ -17,11 +17,12 @@ def test_cron_enqueues_the_sweep_and_the_maintenance_worker_runs_it(settings, re
     old = [make_task(settings, "done", timedelta(days=3 - i)) for i in range(3)]
     scheduler = build_scheduler(redis, settings)
 
-    assert len(scheduler.enqueue_jobs()) == 1  # interval jobs fire at start
+    assert len(scheduler.enqueue_jobs()) == 2  # interval jobs fire at start
     assert scheduler.enqueue_jobs() == []  # ...then only on schedule
     queue = Queue(MAINTENANCE_QUEUE, connection=redis)
-    [job] = queue.get_jobs()
-    assert job.func_name == "jobs.sweeper.sweep"
+    jobs = {job.func_name: job for job in queue.get_jobs()}
+    assert jobs.keys() == {"jobs.sweeper.sweep", "jobs.reconciler.reconcile"}
+    job = jobs["jobs.sweeper.sweep"]
 
     result = subprocess.run(
         [sys.executable, "-m", "jobs.maintenance", "--burst"], cwd=ROOT, timeout=120,

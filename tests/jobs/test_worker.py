@@ -79,16 +79,16 @@ def test_jobs_run_in_the_worker_process_itself(client, live_worker, settings: Se
     )
 
 
-def test_abandoned_job_of_a_dead_worker_fails_the_task_with_a_reason(
-    client, live_worker, redis, settings: Settings, tmp_path
+def test_abandoned_job_found_by_rq_is_put_back_and_then_completed(
+    client, live_worker, redis, settings: Settings, tmp_path, run_worker
 ):
-    """RQ's abandoned-job cleanup calls our failure callback: the task does not stay
-    `processing` after its worker was SIGKILLed."""
+    """RQ's own abandoned-job cleanup calls our failure callback: the task does not stay
+    `processing` after its worker was SIGKILLed; it is queued again and completed."""
     from rq import Queue
 
     from tests.helpers import long_recording
 
-    task_id = submit(client, long_recording(tmp_path / "long.wav")).json()["task_id"]
+    task_id = submit(client, long_recording(tmp_path / "long.wav", repeats=2)).json()["task_id"]
     wait_for(lambda: result(client, task_id).get("progress"), timeout=60, message="progress")
     live_worker.kill()
     live_worker.wait()
@@ -97,6 +97,8 @@ def test_abandoned_job_of_a_dead_worker_fails_the_task_with_a_reason(
     # What RQ's maintenance does once the job's started-registry entry has expired.
     registry = Queue(settings.QUEUE_NAME, connection=redis).started_job_registry
     registry.cleanup(timestamp=time.time() + 10 * settings.JOB_TIMEOUT_SECONDS)
+    assert result(client, task_id)["status"] == "queued"
 
+    run_worker()  # its start-up reconcile enqueues the task again
     task = result(client, task_id)
-    assert task["status"] == "failed" and task["error"] == "the worker running the task died"
+    assert task["status"] == "done" and task["attempts"] == 2
