@@ -19,6 +19,7 @@ from rq.timeouts import JobTimeoutException
 from app.config import Settings, get_settings
 from jobs import engine, shutdown
 from jobs.outcome import finish_done, finish_failed, forget_job, put_back
+from jobs.retry import is_transient, with_retries
 from models import Task, TaskStatus
 from models.db import session_scope
 from storage import AudioNotFound, get_storage
@@ -53,7 +54,7 @@ class ClaimedTask:
 def transcribe(task_id: str) -> None:
     """Transcribe one uploaded recording and store the transcript. Safe to re-run."""
     settings = get_settings()
-    claimed = claim_task(settings, uuid.UUID(task_id), current_worker_name())
+    claimed = with_retries(claim_task, settings, uuid.UUID(task_id), current_worker_name())
     if claimed is None:
         return
     started = time.monotonic()
@@ -62,7 +63,8 @@ def transcribe(task_id: str) -> None:
         checkpoint = Checkpoint(settings, claimed.task_id, started)
         with get_storage(settings).open(claimed.audio_key) as audio:
             transcript = engine.transcribe(model, audio, claimed.options, checkpoint)
-        finish_done(settings, claimed.task_id, transcript, time.monotonic() - started, model.name)
+        with_retries(finish_done, settings, claimed.task_id, transcript,
+                     time.monotonic() - started, model.name)  # fmt: skip
     except TaskCanceled as exc:
         logger.info("{}: stopped after {:.1f} s", exc, time.monotonic() - started)
         if exc.deleted:
@@ -70,7 +72,7 @@ def transcribe(task_id: str) -> None:
         return  # not an error: RQ files the job as finished and the worker moves on
     except (WorkerStopping, KeyboardInterrupt, SystemExit) as exc:
         # Asked to stop (grace period over, or a second SIGTERM): not the task's fault.
-        put_back(settings, claimed.task_id)
+        with_retries(put_back, settings, claimed.task_id)
         logger.warning("task {}: put back in the queue, the worker is stopping", task_id)
         if isinstance(exc, WorkerStopping):
             return
@@ -78,7 +80,8 @@ def transcribe(task_id: str) -> None:
     except BaseException as exc:  # never leave the task `processing`
         reason = failure_reason(exc, settings)
         try:
-            finish_failed(settings, claimed.task_id, reason, time.monotonic() - started)
+            with_retries(finish_failed, settings, claimed.task_id, reason,
+                         time.monotonic() - started)  # fmt: skip
         except Exception as record_error:  # RQ's on_job_failure tries again
             logger.opt(exception=record_error).error("task {}: could not record failure", task_id)
         raise  # RQ files the job as failed
@@ -150,12 +153,18 @@ class Checkpoint:
         if now - self.last_check < CHECK_INTERVAL_SECONDS:
             return
         percent = min(99, int(100 * covered_seconds / total_seconds)) if total_seconds else 0
-        with session_scope(self.settings.DATABASE_URL) as session:
-            task = session.get(Task, self.task_id)
-            if task is None or task.status != TaskStatus.PROCESSING:
-                raise TaskCanceled(self.task_id, task.status if task else None)
-            if percent > self.last_percent:
-                task.progress = self.last_percent = percent
+        try:
+            with session_scope(self.settings.DATABASE_URL) as session:
+                task = session.get(Task, self.task_id)
+                if task is None or task.status != TaskStatus.PROCESSING:
+                    raise TaskCanceled(self.task_id, task.status if task else None)
+                if percent > self.last_percent:
+                    task.progress = self.last_percent = percent
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            # The database is away: keep transcribing; the result is saved with retries.
+            logger.warning("task {}: progress not saved: {}", self.task_id, type(exc).__name__)
         self.last_check = now
 
 

