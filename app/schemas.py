@@ -56,6 +56,9 @@ WORD_TIMESTAMPS_DOC = "Add per-word timings to the segments."
 HOTWORDS_DOC = "Words or names the model should favour (at most 1000 characters)."
 INITIAL_PROMPT_DOC = "Text that sets style and vocabulary (at most 2000 characters)."
 VAD_FILTER_DOC = "Skip silence with Silero VAD before transcribing."
+TEMPERATURE_DOC = (
+    "Sampling temperature, 0-1, used alone; absent: faster-whisper's fallback from 0.0 up."
+)
 BEAM_SIZE_DOC = "Beam width, 1-20; the server default (WHISPER_DEFAULT_BEAM_SIZE) if absent."
 
 
@@ -71,6 +74,7 @@ class TaskOptions(BaseModel):
     )
     vad_filter: bool = Field(default=False, description=VAD_FILTER_DOC)
     beam_size: int | None = Field(default=None, ge=1, le=MAX_BEAM_SIZE, description=BEAM_SIZE_DOC)
+    temperature: float | None = Field(default=None, ge=0, le=1, description=TEMPERATURE_DOC)
 
 
 def task_options_form(
@@ -85,11 +89,13 @@ def task_options_form(
     beam_size: Annotated[
         int | None, Form(ge=1, le=MAX_BEAM_SIZE, description=BEAM_SIZE_DOC)
     ] = None,
+    temperature: Annotated[float | None, Form(ge=0, le=1, description=TEMPERATURE_DOC)] = None,
 ) -> TaskOptions:
     """The submit form's option fields, one by one so the OpenAPI page lists each of them."""
     return TaskOptions(
         language=language, task=task, word_timestamps=word_timestamps, hotwords=hotwords,
         initial_prompt=initial_prompt, vad_filter=vad_filter, beam_size=beam_size,
+        temperature=temperature,
     )  # fmt: skip
 
 

@@ -10,13 +10,16 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import ctranslate2
-from faster_whisper import WhisperModel
+import numpy as np
+from faster_whisper import WhisperModel, decode_audio
 from faster_whisper.utils import available_models
+from faster_whisper.vad import VadOptions, get_speech_timestamps
 from loguru import logger
 
 from app.config import Settings
 
 BUNDLED_MODEL = "tiny.en"
+SAMPLE_RATE = 16000
 
 
 class ModelNotFound(Exception):
@@ -43,12 +46,18 @@ class TranscriptionOptions:
     initial_prompt: str | None = None
     vad_filter: bool = False
     beam_size: int = 5
+    temperature: float | None = None  # None: faster-whisper's fallback schedule
+
+
+def has_speech(samples: np.ndarray) -> bool:
+    """Silero VAD (bundled with faster-whisper) finds any speech at all."""
+    return bool(get_speech_timestamps(samples, VadOptions()))
 
 
 @dataclass
 class Transcript:
-    language: str
-    language_probability: float
+    language: str | None  # None when there was no speech to detect it from
+    language_probability: float | None
     duration: float
     text: str
     segments: list[dict[str, Any]] = field(default_factory=list)
@@ -137,8 +146,17 @@ def transcribe(
     on_segment: SegmentCallback,
 ) -> Transcript:
     """Decode `audio` and transcribe it; the work happens while segments are iterated."""
+    # One decoded copy (float32, 16 kHz: 230 MB per hour of audio), shared by the VAD check
+    # and the model.
+    samples = decode_audio(audio, sampling_rate=SAMPLE_RATE)
+    if not options.vad_filter and not has_speech(samples):
+        # Whisper invents sentences for silence and noise; nothing to transcribe here.
+        return Transcript(options.language, None, round(len(samples) / SAMPLE_RATE, 3), "")
+    extra: dict[str, Any] = (
+        {} if options.temperature is None else {"temperature": options.temperature}
+    )
     segments, info = model.whisper.transcribe(
-        audio,
+        samples,
         language=options.language,
         task=options.task,
         beam_size=options.beam_size,
@@ -146,6 +164,7 @@ def transcribe(
         hotwords=options.hotwords,
         initial_prompt=options.initial_prompt,
         vad_filter=options.vad_filter,
+        **extra,
     )
     rows: list[dict[str, Any]] = []
     # Whisper's own spacing (a leading space per segment in most languages) joins the text.

@@ -36,7 +36,7 @@ FINAL_STATUSES = frozenset({TaskStatus.DONE, TaskStatus.FAILED, TaskStatus.CANCE
 # The columns that hold what a client asked of faster-whisper.
 OPTION_COLUMNS = (
     "language", "task", "word_timestamps", "hotwords", "initial_prompt", "vad_filter",
-    "beam_size",
+    "beam_size", "temperature",
 )  # fmt: skip
 
 # Numbers recordings in upload order; part of the stored file name. Drawn before the row is
@@ -81,6 +81,8 @@ class Task(Base):
     initial_prompt: Mapped[str | None] = mapped_column(Text)
     vad_filter: Mapped[bool] = mapped_column(Boolean, default=False)
     beam_size: Mapped[int] = mapped_column(Integer, default=5)
+    # None: faster-whisper's temperature fallback (0.0, 0.2, ... 1.0).
+    temperature: Mapped[float | None] = mapped_column(Float)
     model: Mapped[str] = mapped_column(String(255))
 
     # The result.
