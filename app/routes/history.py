@@ -21,7 +21,7 @@ def read_history(
     request: Request,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=100, description="Records per page.")] = 20,
-    offset: Annotated[int, Query(ge=0, description="Records to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=10**9, description="Records to skip.")] = 0,
     status: Annotated[StatusFilter | None, Query(description="Only this status.")] = None,
 ) -> HistoryPage:
     """Tasks, newest first, a page at a time."""
