@@ -18,8 +18,6 @@ from models.db import session_scope
 from storage import LocalStorage
 from tests.helpers import ROOT
 
-NOW = datetime.now(UTC)
-
 
 def make_task(settings: Settings, status: str, age: timedelta, size: int = 1000) -> uuid.UUID:
     """A task row with a real recording of `size` bytes, created `age` ago."""
@@ -30,7 +28,8 @@ def make_task(settings: Settings, status: str, age: timedelta, size: int = 1000)
         session.add(Task(
             id=task_id, status=status, filename="a.wav", audio_key=key,
             content_type="audio/wav", size_bytes=size, sha256="0" * 64, model="tiny.en",
-            text="kept transcript" if status == "done" else None, created_at=NOW - age,
+            text="kept transcript" if status == "done" else None,
+            created_at=datetime.now(UTC) - age,
         ))  # fmt: skip
     return task_id
 
