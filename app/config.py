@@ -9,10 +9,10 @@ import sys
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import ByteSize, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import ByteSize, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_QUEUE_NAME = "transcription"
 
@@ -88,6 +88,24 @@ class Settings(BaseSettings):
     # The standalone dashboard process listens here; keep it on an internal interface.
     RQ_DASHBOARD_BIND: str = "127.0.0.1"
     RQ_DASHBOARD_PORT: int = Field(default=9181, ge=1, le=65535)
+
+    # API keys (scripts/apikey.py). On by default: a server reachable from elsewhere is never
+    # open by accident; scripts/serve creates and prints an admin key on its first start.
+    AUTH_ENABLED: bool = True
+    # Per key: submits per minute, and tasks queued or processing at once (429 beyond).
+    SUBMIT_RATE_PER_MINUTE: int = Field(default=60, ge=1)
+    MAX_ACTIVE_TASKS_PER_KEY: int = Field(default=100, ge=1)
+    # Longest recording accepted, checked when the upload is probed (413); 0 = no limit.
+    MAX_AUDIO_SECONDS: int = Field(default=4 * 3600, ge=0)
+    # Origins allowed to call the API from a browser ("https://a.example,https://b.example").
+    CORS_ORIGINS: Annotated[list[str], NoDecode] = []
+
+    @field_validator("CORS_ORIGINS", mode="before")
+    @classmethod
+    def split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
 
     LOG_LEVEL: LogLevel = "INFO"
     LOG_ROTATION: str = "50 MB"

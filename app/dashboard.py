@@ -16,6 +16,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.config import Settings, get_settings
 from app.errors import error_response
+from models import Scope as KeyScope
+from models.api_key import find_active_key
+from models.db import session_scope
 
 REALM = 'Basic realm="RQ dashboard"'
 
@@ -33,9 +36,19 @@ def build_dashboard(settings: Settings) -> Flask:
         auth = request.authorization
         if (
             auth
+            and username
+            and password
             and hmac.compare_digest(auth.username or "", username)
             and hmac.compare_digest(auth.password or "", password)
         ):
+            return None
+        # Or an admin API key: as the Basic password (what a browser can send), or as a
+        # Bearer / X-API-Key header.
+        key = (auth.password if auth else None) or request.headers.get("X-API-Key")
+        bearer = request.headers.get("Authorization", "")
+        if bearer.lower().startswith("bearer "):
+            key = bearer[7:].strip()
+        if settings.AUTH_ENABLED and key and is_admin_key(settings, key):
             return None
         return Response("Credentials required.", 401, {"WWW-Authenticate": REALM})
 
@@ -45,15 +58,22 @@ def build_dashboard(settings: Settings) -> Flask:
 
 
 def dashboard_enabled(settings: Settings) -> bool:
-    return bool(
-        settings.RQ_DASHBOARD_USERNAME and settings.RQ_DASHBOARD_PASSWORD.get_secret_value()
-    )
+    """Served when someone can log in: dashboard credentials, or admin API keys."""
+    password = settings.RQ_DASHBOARD_PASSWORD.get_secret_value()
+    return settings.AUTH_ENABLED or bool(settings.RQ_DASHBOARD_USERNAME and password)
+
+
+def is_admin_key(settings: Settings, plain: str) -> bool:
+    with session_scope(settings.DATABASE_URL) as session:
+        key = find_active_key(session, plain)
+        return key is not None and KeyScope.ADMIN in key.scopes
 
 
 async def _disabled(scope: Scope, receive: Receive, send: Send) -> None:
     response = error_response(
         503, "dashboard disabled",
-        "set RQ_DASHBOARD_USERNAME and RQ_DASHBOARD_PASSWORD to serve the RQ dashboard",
+        "set RQ_DASHBOARD_USERNAME and RQ_DASHBOARD_PASSWORD (or AUTH_ENABLED=true, to log "
+        "in with an admin API key) to serve the RQ dashboard",
     )  # fmt: skip
     await response(scope, receive, send)
 

@@ -42,7 +42,9 @@ class ValidationErrorBody(BaseModel):
 
 # Give every router this, so the OpenAPI page shows our 422 body, not FastAPI's default.
 VALIDATION_RESPONSES: dict[int | str, dict[str, Any]] = {
-    422: {"model": ValidationErrorBody, "description": "A malformed id or an invalid option."}
+    401: {"model": ErrorBody, "description": "No API key, or an unknown or revoked one."},
+    403: {"model": ErrorBody, "description": "The API key lacks the scope this needs."},
+    422: {"model": ValidationErrorBody, "description": "A malformed id or an invalid option."},
 }
 
 
@@ -60,6 +62,29 @@ class AppError(Exception):
 class BadRequest(AppError):
     status_code = 400
     error = "bad request"
+
+
+class Unauthorized(AppError):
+    status_code = 401
+    error = "unauthorized"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.headers = {"WWW-Authenticate": 'Bearer realm="asr"'}
+
+
+class Forbidden(AppError):
+    status_code = 403
+    error = "forbidden"
+
+
+class TooManyRequests(AppError):
+    status_code = 429
+    error = "too many requests"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail, retry_after=retry_after)
+        self.headers = {"Retry-After": str(retry_after)}
 
 
 class TaskNotFound(AppError):

@@ -4,6 +4,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
+from fastapi.middleware.cors import CORSMiddleware
 from loguru import logger
 
 from app.config import Settings, configure_logging, get_settings
@@ -40,6 +41,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         paths=(f"{API_PREFIX}/asr/submit",),
     )
     app.middleware("http")(log_access)
+    if settings.CORS_ORIGINS:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.CORS_ORIGINS, allow_methods=["*"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type", "Range"],
+        )  # fmt: skip
 
     for routes in (tasks, lifecycle, history, audio, queue):
         app.include_router(routes.router, prefix=API_PREFIX)

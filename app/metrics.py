@@ -4,7 +4,7 @@ in Redis (audio transcribed, wall time, real-time factor)."""
 
 from collections.abc import Iterator
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 from loguru import logger
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -21,10 +21,11 @@ from rq import Queue
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.auth import require
 from app.config import Settings
 from jobs.metrics import RTF_BUCKETS, read_transcription_metrics
 from jobs.queues import live_workers
-from models import Task, TaskStatus
+from models import Scope, Task, TaskStatus
 from models.db import session_scope
 
 
@@ -140,7 +141,7 @@ def install_metrics(app: FastAPI, settings: Settings, redis: Redis) -> HttpMetri
 
     @app.get(
         "/metrics",
-        include_in_schema=True,
+        dependencies=[Depends(require(Scope.ADMIN))],
         tags=["operations"],
         response_class=Response,
         responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}},

@@ -10,6 +10,7 @@ from rq import Queue
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.auth import Caller
 from app.errors import TaskNotFound
 from app.estimates import estimated_wait
 from app.schemas import (
@@ -28,10 +29,14 @@ TEXT_PREVIEW_CHARS = 200
 NO_WORKER_WARNING = "no worker is running; the task waits until one starts"
 
 
-def get_task_or_404(session: Session, task_id: uuid.UUID, for_update: bool = False) -> Task:
+def get_task_or_404(
+    session: Session, task_id: uuid.UUID, caller: Caller, for_update: bool = False
+) -> Task:
+    """The task, if it exists and the caller may see it. Another key's task is a 404 too:
+    whether an id exists must not leak."""
     query = select(Task).where(Task.id == task_id)
     task = session.scalar(query.with_for_update() if for_update else query)
-    if task is None:
+    if task is None or not caller.owns(task):
         raise TaskNotFound(f"no task with id {task_id}")
     return task
 

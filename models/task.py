@@ -11,6 +11,7 @@ from sqlalchemy import (
     CheckConstraint,
     DateTime,
     Float,
+    ForeignKey,
     Index,
     Integer,
     Sequence,
@@ -57,6 +58,10 @@ class Task(Base):
 
     # Also the RQ job id.
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    # The key that submitted it (null when auth is off); other keys cannot see it.
+    api_key_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("api_key.id", ondelete="SET NULL"), index=True
+    )
     status: Mapped[str] = mapped_column(String(16), default=TaskStatus.QUEUED)
     seq: Mapped[int] = mapped_column(
         BigInteger, RECORDING_SEQ, server_default=RECORDING_SEQ.next_value(), unique=True

@@ -51,6 +51,8 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
         "WORKER_HEARTBEAT_TTL_SECONDS": "6",
         # Tests set up lost tasks on purpose and want them recovered without waiting.
         "RECONCILE_GRACE_SECONDS": "0",
+        # Most tests are about other things; tests/app/test_auth.py turns it on.
+        "AUTH_ENABLED": "false",
         "LOG_LEVEL": "INFO",
     }
     saved = {k: os.environ.get(k) for k in env}
@@ -83,7 +85,7 @@ def redis(settings: Settings) -> Iterator[Redis]:
 def clean_state(settings: Settings, redis: Redis) -> Iterator[None]:
     """Every test starts with no tasks, no queued jobs, no recordings and no history."""
     with get_engine(settings.DATABASE_URL).begin() as conn:
-        conn.execute(text("TRUNCATE task"))
+        conn.execute(text("TRUNCATE task, api_key"))
     for directory in (settings.recordings_path, settings.logs_path):
         if directory.exists():
             for path in directory.iterdir():

@@ -5,6 +5,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import func, select
 
+from app.auth import ReadCaller
 from app.deps import SessionDep
 from app.errors import VALIDATION_RESPONSES
 from app.schemas import HistoryPage
@@ -20,12 +21,15 @@ StatusFilter = Literal["queued", "processing", "done", "failed", "canceled"]
 def read_history(
     request: Request,
     session: SessionDep,
+    caller: ReadCaller,
     limit: Annotated[int, Query(ge=1, le=100, description="Records per page.")] = 20,
     offset: Annotated[int, Query(ge=0, le=10**9, description="Records to skip.")] = 0,
     status: Annotated[StatusFilter | None, Query(description="Only this status.")] = None,
 ) -> HistoryPage:
     """Tasks, newest first, a page at a time."""
     query = select(Task)
+    if not caller.is_admin and caller.key_id is not None:
+        query = query.where(Task.api_key_id == caller.key_id)
     if status is not None:
         query = query.where(Task.status == status)
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from loguru import logger
 
+from app.auth import SubmitCaller
 from app.deps import QueueDep, RedisDep, SessionDep, SettingsDep, StorageDep
 from app.dispatch import dispatch
 from app.errors import (
@@ -40,10 +41,11 @@ def retry_task(
     redis: RedisDep,
     storage: StorageDep,
     settings: SettingsDep,
+    caller: SubmitCaller,
     force: Annotated[bool, Query(description="Also re-run a task that is done.")] = False,
 ) -> TaskQueued:
     """Queue a failed or canceled task again with its stored audio and options."""
-    task = get_task_or_404(session, task_id, for_update=True)
+    task = get_task_or_404(session, task_id, caller, for_update=True)
     if task.status in ACTIVE:
         raise Conflict(f"the task is {task.status}; it can be retried once it has ended")
     if task.status == TaskStatus.DONE and not force:
@@ -62,10 +64,11 @@ def retry_task(
 
 @router.post("/cancel/{task_id}", responses=responses(TaskNotFound, Conflict))
 def cancel_task(
-    task_id: uuid.UUID, request: Request, session: SessionDep, queue: QueueDep
-) -> TaskPublic:
+    task_id: uuid.UUID, request: Request, session: SessionDep, queue: QueueDep,
+    caller: SubmitCaller,
+) -> TaskPublic:  # fmt: skip
     """Stop a task: a queued one leaves the queue, a processing one stops within seconds."""
-    task = get_task_or_404(session, task_id, for_update=True)
+    task = get_task_or_404(session, task_id, caller, for_update=True)
     if task.status in (TaskStatus.DONE, TaskStatus.FAILED):
         raise Conflict(f"the task has already ended ({task.status}); nothing to cancel")
     if task.status in ACTIVE:
@@ -80,10 +83,10 @@ def cancel_task(
 @router.delete("/task/{task_id}", status_code=204, responses=responses(TaskNotFound))
 def delete_task(
     task_id: uuid.UUID, session: SessionDep, queue: QueueDep, redis: RedisDep,
-    storage: StorageDep,
+    storage: StorageDep, caller: SubmitCaller,
 ) -> Response:  # fmt: skip
     """Delete a task with its transcript, its recording and its queue entry (cancels first)."""
-    task = get_task_or_404(session, task_id, for_update=True)
+    task = get_task_or_404(session, task_id, caller, for_update=True)
     audio_key = task.audio_key
     session.delete(task)
     session.commit()

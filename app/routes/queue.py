@@ -5,6 +5,7 @@ import time
 from fastapi import APIRouter, Request
 from sqlalchemy import func, select
 
+from app.auth import AdminCaller
 from app.deps import QueueDep, RedisDep, SessionDep, SettingsDep
 from app.errors import VALIDATION_RESPONSES
 from app.estimates import estimated_wait
@@ -18,8 +19,9 @@ router = APIRouter(tags=["operations"], responses=VALIDATION_RESPONSES)
 
 @router.get("/asr/queue/status")
 def read_queue_status(
-    session: SessionDep, queue: QueueDep, redis: RedisDep, settings: SettingsDep
-) -> QueueStatus:
+    session: SessionDep, queue: QueueDep, redis: RedisDep, settings: SettingsDep,
+    caller: AdminCaller,
+) -> QueueStatus:  # fmt: skip
     """Jobs waiting, running and failed, and the workers serving them."""
     counts = queue_counts(queue)
     # Live heartbeats, not RQ's worker registry: a killed worker stays listed there for
@@ -36,7 +38,9 @@ def read_queue_status(
 
 
 @router.get("/stats")
-def read_stats(request: Request, session: SessionDep, redis: RedisDep) -> Stats:
+def read_stats(
+    request: Request, session: SessionDep, redis: RedisDep, caller: AdminCaller
+) -> Stats:
     """Totals by status, audio transcribed, speed and wait, and each worker's state."""
     by_status = dict(session.execute(select(Task.status, func.count()).group_by(Task.status)).all())
     tasks = {status.value: by_status.get(status.value, 0) for status in TaskStatus}

@@ -7,17 +7,22 @@ from fastapi import APIRouter, Depends, File, Request, UploadFile
 from loguru import logger
 from sqlalchemy.orm import Session
 
+from app.auth import ReadCaller, SubmitCaller
 from app.deps import QueueDep, RedisDep, SessionDep, SettingsDep, StorageDep
 from app.dispatch import dispatch
 from app.errors import (
     VALIDATION_RESPONSES,
     BadRequest,
+    Forbidden,
     PayloadTooLarge,
     ServiceUnavailable,
     TaskNotFound,
+    TooManyRequests,
+    Unauthorized,
     UnsupportedMedia,
     responses,
 )
+from app.limits import enforce_key_limits
 from app.schemas import TaskOptions, TaskPublic, TaskQueued, task_options_form
 from app.uploads import store_upload
 from app.views import get_task_or_404, queued_response, task_public
@@ -31,7 +36,15 @@ router = APIRouter(prefix="/asr", tags=["tasks"], responses=VALIDATION_RESPONSES
 @router.post(
     "/submit",
     status_code=202,
-    responses=responses(BadRequest, PayloadTooLarge, UnsupportedMedia, ServiceUnavailable),
+    responses=responses(
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        PayloadTooLarge,
+        UnsupportedMedia,
+        TooManyRequests,
+        ServiceUnavailable,
+    ),
 )
 def submit_task(
     request: Request,
@@ -42,6 +55,7 @@ def submit_task(
     redis: RedisDep,
     storage: StorageDep,
     settings: SettingsDep,
+    caller: SubmitCaller,
 ) -> TaskQueued:
     """Upload a recording; answers at once with a task id while a worker transcribes it."""
     if settings.REJECT_WHEN_NO_WORKERS and not live_workers(redis):
@@ -49,6 +63,7 @@ def submit_task(
             "no worker is running, and this server refuses work it cannot start "
             "(REJECT_WHEN_NO_WORKERS=true); try again when a worker is up"
         )
+    enforce_key_limits(session, redis, caller, settings)
     task_id = uuid.uuid4()
     seq = draw_recording_seq(session)
     stored = store_upload(audio, storage, task_id, seq, settings.max_upload_bytes)
@@ -62,6 +77,7 @@ def submit_task(
         sha256=stored.sha256,
         duration_seconds=stored.media.duration_seconds,
         model=settings.WHISPER_MODEL,
+        api_key_id=caller.key_id,
         **options.model_dump(exclude={"beam_size"}),
         beam_size=options.beam_size or settings.WHISPER_DEFAULT_BEAM_SIZE,
     )
@@ -82,10 +98,11 @@ def submit_task(
 
 @router.get("/result/{task_id}", responses=responses(TaskNotFound))
 def read_result(
-    task_id: uuid.UUID, request: Request, session: SessionDep, queue: QueueDep
-) -> TaskPublic:
+    task_id: uuid.UUID, request: Request, session: SessionDep, queue: QueueDep,
+    caller: ReadCaller,
+) -> TaskPublic:  # fmt: skip
     """Status of a task and, once done, its transcript."""
-    task = get_task_or_404(session, task_id)
+    task = get_task_or_404(session, task_id, caller)
     public = task_public(task, request)
     if task.status == TaskStatus.QUEUED:
         public.position = queue_position(queue, task.id)
