@@ -41,8 +41,9 @@ class _HashingReader:
 
 
 def store_upload(
-    upload: UploadFile, storage: Storage, task_id: uuid.UUID, seq: int, max_bytes: int
-) -> StoredUpload:
+    upload: UploadFile, storage: Storage, task_id: uuid.UUID, seq: int, max_bytes: int,
+    max_audio_seconds: int = 0,
+) -> StoredUpload:  # fmt: skip
     """Check, probe and store one uploaded file; raises a 4xx AppError for bad input."""
     size = upload.size if upload.size is not None else _measure(upload.file)
     if size == 0:
@@ -55,6 +56,13 @@ def store_upload(
         raise UnsupportedMedia(
             f"{upload.filename or 'the upload'}: {exc}", accepted=ACCEPTED_FORMATS
         ) from None
+    duration = media.duration_seconds or 0
+    if max_audio_seconds and duration > max_audio_seconds:
+        raise PayloadTooLarge(
+            f"the recording lasts {duration:.0f} s, longer than the limit of "
+            f"{max_audio_seconds} s (MAX_AUDIO_SECONDS)",
+            max_audio_seconds=max_audio_seconds,
+        )
     key = recording_key(datetime.now(UTC).date(), seq, task_id, media.extension)
     reader = _HashingReader(upload.file)
     written = storage.save(key, reader)  # type: ignore[arg-type]

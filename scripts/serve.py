@@ -24,11 +24,15 @@ import psycopg
 from psycopg import sql
 from redis import Redis
 from redis.exceptions import RedisError
+from sqlalchemy import func, select
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app.config import Settings, get_settings  # noqa: E402
+from models import ApiKey, Scope  # noqa: E402
+from models.api_key import create_key  # noqa: E402
+from models.db import session_scope  # noqa: E402
 from scripts.embedded import EmbeddedPostgres, EmbeddedRedis  # noqa: E402
 
 PROCESSES = ("web", "worker", "maintenance", "cron", "dashboard")
@@ -140,13 +144,25 @@ def main(argv: list[str] | None = None) -> int:
             print("serve: alembic upgrade head")
             subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT,
                            env=env, check=True)  # fmt: skip
-            return run_processes(settings, env)
+            admin_key = first_admin_key(settings, urls["DATABASE_URL"])
+            return run_processes(settings, env, admin_key)
     except KeyboardInterrupt:
         print("serve: stopped")
         return 0
 
 
-def run_processes(settings: Settings, env: dict[str, str]) -> int:
+def first_admin_key(settings: Settings, database_url: str) -> str | None:
+    """With auth on and no key yet, an admin key to start with (shown once, stored hashed)."""
+    if not settings.AUTH_ENABLED:
+        return None
+    with session_scope(database_url) as session:
+        if session.scalar(select(func.count()).select_from(ApiKey)):
+            return None
+        _, plain = create_key(session, "first admin (scripts/serve)", list(Scope))
+    return plain
+
+
+def run_processes(settings: Settings, env: dict[str, str], admin_key: str | None) -> int:
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = f"{bin_dir}:{env.get('PATH', '')}"
     honcho = subprocess.Popen(
@@ -158,7 +174,7 @@ def run_processes(settings: Settings, env: dict[str, str]) -> int:
     try:
         base_url = f"http://127.0.0.1:{settings.PORT}"
         if wait_until_ready(base_url, honcho):
-            print_banner(base_url, env, settings)
+            print_banner(base_url, env, settings, admin_key)
         elif honcho.poll() is None:
             print(f"serve: not ready after {READY_TIMEOUT_SECONDS} s; see {base_url}/health")
         return honcho.wait()
@@ -172,7 +188,9 @@ def run_processes(settings: Settings, env: dict[str, str]) -> int:
                 honcho.wait()
 
 
-def print_banner(base_url: str, env: dict[str, str], settings: Settings) -> None:
+def print_banner(
+    base_url: str, env: dict[str, str], settings: Settings, admin_key: str | None
+) -> None:
     user, password = env.get("RQ_DASHBOARD_USERNAME"), env.get("RQ_DASHBOARD_PASSWORD")
     print(
         f"\nserve: ready\n"
@@ -185,6 +203,16 @@ def print_banner(base_url: str, env: dict[str, str], settings: Settings) -> None
         f"  Ctrl-C stops everything\n",
         flush=True,
     )
+    if admin_key:
+        print(
+            f"serve: created the first API key, with every scope. Store it now, it is not shown "
+            f"again:\n\n  {admin_key}\n\n  curl -H 'Authorization: Bearer {admin_key}' "
+            f"-F audio=@talk.mp3 {base_url}/api/v1/asr/submit\n\n"
+            "More keys: python scripts/apikey.py create NAME\n",
+            flush=True,
+        )
+    elif settings.AUTH_ENABLED:
+        print("serve: API keys required; create one with: python scripts/apikey.py create NAME")
 
 
 if __name__ == "__main__":

@@ -66,7 +66,8 @@ def submit_task(
     enforce_key_limits(session, redis, caller, settings)
     task_id = uuid.uuid4()
     seq = draw_recording_seq(session)
-    stored = store_upload(audio, storage, task_id, seq, settings.max_upload_bytes)
+    stored = store_upload(audio, storage, task_id, seq, settings.max_upload_bytes,
+                          settings.MAX_AUDIO_SECONDS)  # fmt: skip
     task = Task(
         id=task_id,
         seq=seq,
