@@ -48,6 +48,13 @@ class Settings(BaseSettings):
     # Where scripts/install_model.py puts models; defaults to STORAGE_PATH/models.
     WHISPER_MODELS_PATH: Path | None = None
     WHISPER_DEFAULT_BEAM_SIZE: int = Field(default=5, ge=1, le=20)
+    # Longer recordings are decoded and transcribed in pieces of about this many seconds,
+    # cut at a quiet moment: worker memory stays flat however long the file.
+    AUDIO_PIECE_SECONDS: int = Field(default=600, ge=60)
+    # > 0: decode a recording's 30-s windows in batches of this size (faster-whisper's
+    # BatchedInferencePipeline). 0, sequential decoding, is the default: on the benchmark it
+    # kept accuracy that batching lost (docs/PERFORMANCE.md).
+    WHISPER_BATCH_SIZE: int = Field(default=0, ge=0, le=64)
 
     MAX_UPLOAD_MB: int = Field(default=500, ge=1)
     # Hard limit for one transcription; checked between segments as well as by RQ.

@@ -14,6 +14,7 @@ from loguru import logger
 from pydantic import BaseModel, ConfigDict, Field
 from redis.exceptions import RedisError
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
@@ -188,6 +189,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    for outage in (RedisError, OperationalError, InterfaceError):
+    # SQLAlchemy's TimeoutError: every pooled connection busy for 30 s — overload, not a bug.
+    for outage in (RedisError, OperationalError, InterfaceError, PoolTimeout):
         app.add_exception_handler(outage, _dependency_down)
     app.add_exception_handler(Exception, _unexpected_error)

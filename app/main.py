@@ -1,11 +1,11 @@
 """The FastAPI application. Run with `uvicorn --factory app.main:create_app`."""
 
 import time
-from collections.abc import Awaitable, Callable
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from loguru import logger
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import Settings, configure_logging, get_settings
 from app.dashboard import dashboard_asgi
@@ -40,7 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_bytes=settings.max_upload_bytes,
         paths=(f"{API_PREFIX}/asr/submit",),
     )
-    app.middleware("http")(log_access)
+    app.add_middleware(AccessLog)
     if settings.CORS_ORIGINS:
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.CORS_ORIGINS, allow_methods=["*"],
@@ -55,17 +55,34 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-async def log_access(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    started = time.perf_counter()
-    response = await call_next(request)
-    seconds = time.perf_counter() - started
-    request.app.state.http_metrics.observe(request, response.status_code, seconds)
-    client = request.client.host if request.client else "-"
-    logger.bind(access=True).info(
-        '{} "{} {}" {} {:.1f}ms',
-        client, request.method, request.url.path, response.status_code,
-        seconds * 1000,
-    )  # fmt: skip
-    return response
+class AccessLog:
+    """One access-log line and the HTTP metrics per request. Plain ASGI rather than
+    `@app.middleware("http")`, which costs a task and a queue per request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the client gets if the app raises before answering
+
+        async def record_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record_status)
+        finally:
+            seconds = time.perf_counter() - started
+            request = Request(scope)
+            request.app.state.http_metrics.observe(request, status, seconds)
+            client = request.client.host if request.client else "-"
+            logger.bind(access=True).info(
+                '{} "{} {}" {} {:.1f}ms', client, request.method, request.url.path, status,
+                seconds * 1000,
+            )  # fmt: skip

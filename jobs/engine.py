@@ -11,15 +11,20 @@ from typing import Any, BinaryIO
 
 import ctranslate2
 import numpy as np
-from faster_whisper import WhisperModel, decode_audio
+from faster_whisper import BatchedInferencePipeline, WhisperModel
 from faster_whisper.utils import available_models
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 from loguru import logger
 
 from app.config import Settings
+from jobs import audio_stream
 
 BUNDLED_MODEL = "tiny.en"
-SAMPLE_RATE = 16000
+SAMPLE_RATE = audio_stream.SAMPLE_RATE
+# Longer files are decoded and transcribed in pieces of about this length.
+DEFAULT_PIECE_SECONDS = 600
+# How much of the text so far is handed to the next piece as its prompt.
+PROMPT_CHARS = 200
 
 
 class ModelNotFound(Exception):
@@ -144,54 +149,67 @@ def transcribe(
     audio: BinaryIO,
     options: TranscriptionOptions,
     on_segment: SegmentCallback,
+    piece_seconds: float = DEFAULT_PIECE_SECONDS,
+    batch_size: int = 0,
 ) -> Transcript:
-    """Decode `audio` and transcribe it; the work happens while segments are iterated."""
-    # One decoded copy (float32, 16 kHz: 230 MB per hour of audio), shared by the VAD check
-    # and the model.
-    samples = decode_audio(audio, sampling_rate=SAMPLE_RATE)
-    if not options.vad_filter and not has_speech(samples):
-        # Whisper invents sentences for silence and noise; nothing to transcribe here.
-        return Transcript(options.language, None, round(len(samples) / SAMPLE_RATE, 3), "")
-    extra: dict[str, Any] = (
-        {} if options.temperature is None else {"temperature": options.temperature}
-    )
-    segments, info = model.whisper.transcribe(
-        samples,
-        language=options.language,
-        task=options.task,
-        beam_size=options.beam_size,
-        word_timestamps=options.word_timestamps,
-        hotwords=options.hotwords,
-        initial_prompt=options.initial_prompt,
-        vad_filter=options.vad_filter,
-        **extra,
-    )
-    rows: list[dict[str, Any]] = []
-    # Whisper's own spacing (a leading space per segment in most languages) joins the text.
+    """Decode `audio` and transcribe it, a piece of at most `piece_seconds` at a time (so
+    memory stays flat however long the file); the work happens while segments are iterated.
+
+    `batch_size` > 0 decodes the 30-s windows of a piece in batches with faster-whisper's
+    BatchedInferencePipeline (which splits at VAD pauses): faster, less accurate — see
+    docs/PERFORMANCE.md.
+    """
+    total = audio_stream.duration_seconds(audio)
+    transcript = Transcript(options.language, None, 0.0, "")
     raw_texts: list[str] = []
-    for segment in segments:
-        raw_texts.append(segment.text)
-        row: dict[str, Any] = {
-            "start": round(segment.start, 3),
-            "end": round(segment.end, 3),
-            "text": segment.text.strip(),
-        }
-        if options.word_timestamps and segment.words:
-            row["words"] = [
-                {
-                    "start": round(w.start, 3),
-                    "end": round(w.end, 3),
-                    "word": w.word,
-                    "probability": round(w.probability, 4),
-                }
-                for w in segment.words
-            ]
-        rows.append(row)
-        on_segment(segment.end, info.duration)
-    return Transcript(
-        language=info.language,
-        language_probability=round(info.language_probability, 4),
-        duration=round(info.duration, 3),
-        text="".join(raw_texts).strip(),
-        segments=rows,
-    )
+    for offset, samples in audio_stream.pieces(audio, piece_seconds):
+        transcript.duration = round(offset + len(samples) / SAMPLE_RATE, 3)
+        if not options.vad_filter and not has_speech(samples):
+            continue  # Whisper invents sentences for silence and noise
+        # Later pieces keep the first piece's language, and continue from its last words.
+        prompt = options.initial_prompt or ("".join(raw_texts)[-PROMPT_CHARS:] or None)
+        runner: Any = model.whisper
+        batched: dict[str, Any] = {}
+        if batch_size > 0:
+            runner, batched = BatchedInferencePipeline(model.whisper), {"batch_size": batch_size}
+        segments, info = runner.transcribe(
+            samples,
+            **batched,
+            language=transcript.language,
+            task=options.task,
+            beam_size=options.beam_size,
+            word_timestamps=options.word_timestamps,
+            hotwords=options.hotwords,
+            initial_prompt=prompt,
+            vad_filter=options.vad_filter,
+            **({} if options.temperature is None else {"temperature": options.temperature}),
+        )
+        if transcript.language_probability is None:
+            transcript.language = info.language
+            transcript.language_probability = round(info.language_probability, 4)
+        for segment in segments:
+            raw_texts.append(segment.text)  # Whisper's own spacing joins the text
+            transcript.segments.append(segment_row(segment, offset, options.word_timestamps))
+            on_segment(offset + segment.end, total or transcript.duration)
+    transcript.text = "".join(raw_texts).strip()
+    return transcript
+
+
+def segment_row(segment: Any, offset: float, with_words: bool) -> dict[str, Any]:
+    """Our own row for faster-whisper's Segment, in seconds from the start of the file."""
+    row: dict[str, Any] = {
+        "start": round(offset + segment.start, 3),
+        "end": round(offset + segment.end, 3),
+        "text": segment.text.strip(),
+    }
+    if with_words and segment.words:
+        row["words"] = [
+            {
+                "start": round(offset + w.start, 3),
+                "end": round(offset + w.end, 3),
+                "word": w.word,
+                "probability": round(w.probability, 4),
+            }
+            for w in segment.words
+        ]
+    return row

@@ -62,7 +62,10 @@ def transcribe(task_id: str) -> None:
         model = engine.get_model(settings)
         checkpoint = Checkpoint(settings, claimed.task_id, started)
         with get_storage(settings).open(claimed.audio_key) as audio:
-            transcript = engine.transcribe(model, audio, claimed.options, checkpoint)
+            transcript = engine.transcribe(
+                model, audio, claimed.options, checkpoint, settings.AUDIO_PIECE_SECONDS,
+                settings.WHISPER_BATCH_SIZE,
+            )  # fmt: skip
         with_retries(finish_done, settings, claimed.task_id, transcript,
                      time.monotonic() - started, model.name)  # fmt: skip
     except TaskCanceled as exc:

@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session, sessionmaker
 @lru_cache
 def get_engine(database_url: str) -> Engine:
     # pool_pre_ping: a worker may sit idle for hours; a dropped connection is replaced
-    # instead of failing the next job.
-    return create_engine(database_url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+    # instead of failing the next job. Up to 50 connections: more than the API's 40 request
+    # threads, so a burst of requests queues on the threads, not on the pool.
+    return create_engine(database_url, pool_pre_ping=True, pool_size=20, max_overflow=30)
 
 
 @lru_cache

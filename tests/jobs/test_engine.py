@@ -66,3 +66,28 @@ def test_transcribe_reports_progress_per_segment(tmp_path: Path):
     assert transcript.language == "en" and transcript.duration == pytest.approx(11.0, abs=0.1)
     assert len(seen) == len(transcript.segments) >= 1
     assert seen[-1][0] == pytest.approx(11.0, abs=0.5) and seen[-1][1] == pytest.approx(11.0)
+
+
+def test_a_long_file_in_pieces_matches_one_pass(tmp_path: Path):
+    """Pieces cut at quiet moments give the same words, with timestamps on the file's
+    clock, as the whole file at once."""
+    import jiwer
+
+    from tests.helpers import long_recording
+
+    model = engine.load_model(Settings(WHISPER_DEVICE="cpu", STORAGE_PATH=tmp_path))
+    path = long_recording(tmp_path / "long.wav", repeats=2)  # 2 minutes
+    progress: list[float] = []
+    english = engine.TranscriptionOptions(language="en")
+    with path.open("rb") as audio:
+        whole = engine.transcribe(model, audio, english, lambda *_: None, piece_seconds=600)
+    with path.open("rb") as audio:
+        pieced = engine.transcribe(
+            model, audio, english, lambda done, _: progress.append(done), piece_seconds=40
+        )
+    assert pieced.duration == whole.duration == pytest.approx(119.8, abs=0.2)
+    starts = [s["start"] for s in pieced.segments]
+    assert starts == sorted(starts) and pieced.segments[-1]["end"] <= pieced.duration + 0.5
+    assert max(starts) > 90  # later pieces are on the file's clock, not their own
+    assert progress == sorted(progress)
+    assert jiwer.wer(normalize(whole.text), normalize(pieced.text)) < 0.1

@@ -1,0 +1,97 @@
+"""Decoding audio a piece at a time, so memory does not grow with the length of a recording.
+
+A whole decoded hour is 230 MB of float32 samples (16 kHz) and faster-whisper's features
+for it several times that while they are computed; pieces of AUDIO_CHUNK_SECONDS keep the
+worker's memory flat for files of any length. Pieces are cut at the quietest moment near
+the boundary, so words are not split.
+"""
+
+import itertools
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+import av
+import numpy as np
+
+SAMPLE_RATE = 16000
+# Where to look for a quiet cut: this many seconds either side of the nominal boundary.
+CUT_SEARCH_SECONDS = 15
+CUT_WINDOW_SECONDS = 0.1
+
+
+def duration_seconds(audio: BinaryIO) -> float | None:
+    """The container's idea of the duration (for progress); rewinds `audio`."""
+    audio.seek(0)
+    try:
+        with av.open(audio, mode="r", metadata_errors="ignore") as container:
+            return container.duration / av.time_base if container.duration else None
+    finally:
+        audio.seek(0)
+
+
+def pieces(audio: BinaryIO, piece_seconds: float) -> Iterator[tuple[float, np.ndarray]]:
+    """(offset in seconds, float32 mono 16 kHz samples), piece by piece.
+
+    Decoded exactly as faster-whisper's `decode_audio` does (FFmpeg resampling to s16, then
+    scaled), so a file shorter than one piece gives identical samples.
+    """
+    target = int(piece_seconds * SAMPLE_RATE)
+    search = int(CUT_SEARCH_SECONDS * SAMPLE_RATE)
+    buffer: list[np.ndarray] = []
+    buffered, offset = 0, 0
+    for block in _decoded_blocks(audio):
+        buffer.append(block)
+        buffered += len(block)
+        while buffered >= target + search:
+            samples = np.concatenate(buffer)
+            cut = quietest_cut(samples, target, search)
+            yield offset / SAMPLE_RATE, samples[:cut].astype(np.float32) / 32768.0
+            rest = samples[cut:]
+            buffer, buffered, offset = [rest], len(rest), offset + cut
+    if buffered:
+        yield offset / SAMPLE_RATE, np.concatenate(buffer).astype(np.float32) / 32768.0
+
+
+def quietest_cut(samples: np.ndarray, target: int, search: int) -> int:
+    """The middle of the quietest 0.1 s within `search` samples of `target`."""
+    window = int(CUT_WINDOW_SECONDS * SAMPLE_RATE)
+    start = max(window, target - search)
+    region = samples[start : target + search].astype(np.float32)
+    count = len(region) // window
+    if count == 0:
+        return target
+    energy = np.square(region[: count * window].reshape(count, window)).mean(axis=1)
+    return start + int(np.argmin(energy)) * window + window // 2
+
+
+def _decoded_blocks(audio: BinaryIO) -> Iterator[np.ndarray]:
+    resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+    audio.seek(0)
+    with av.open(audio, mode="r", metadata_errors="ignore") as container:
+        fifo = av.AudioFifo()
+        for frame in itertools.chain(_valid_frames(container.decode(audio=0)), [None]):
+            if frame is not None:
+                frame.pts = None  # FFmpeg's timestamp checks trip over cut recordings
+                fifo.write(frame)
+                if fifo.samples < 500_000:
+                    continue
+            grouped = fifo.read() if fifo.samples else None
+            if grouped is None and frame is not None:
+                continue
+            for resampled in resampler.resample(grouped):
+                yield resampled.to_ndarray().reshape(-1)
+            if frame is None and grouped is not None:
+                for resampled in resampler.resample(None):
+                    yield resampled.to_ndarray().reshape(-1)
+
+
+def _valid_frames(frames: Any) -> Iterator[av.AudioFrame]:
+    """Skip frames FFmpeg cannot decode (damage in the middle of a file), keep the rest."""
+    iterator = iter(frames)
+    while True:
+        try:
+            yield next(iterator)
+        except StopIteration:
+            return
+        except av.error.InvalidDataError:
+            continue
