@@ -1,6 +1,6 @@
 """Request dependencies. Everything comes from `app.state`, set once by `create_app`."""
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -22,7 +22,10 @@ def get_app_settings(request: Request) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 
 
-def get_session(settings: SettingsDep) -> Iterator[Session]:
+async def get_session(settings: SettingsDep) -> AsyncIterator[Session]:
+    """A sync session for the (sync) route. Opened and closed on the event loop, not in the
+    thread pool: under load, a teardown queued behind new requests for a thread would keep
+    its connection out of the pool until the pool ran dry."""
     with session_scope(settings.DATABASE_URL) as session:
         yield session
 
