@@ -170,8 +170,11 @@ def transcribe(
         prompt = options.initial_prompt or ("".join(raw_texts)[-PROMPT_CHARS:] or None)
         runner: Any = model.whisper
         batched: dict[str, Any] = {}
+        use_vad = options.vad_filter
         if batch_size > 0:
+            # The batched pipeline cuts the audio into windows at VAD pauses: VAD is not optional.
             runner, batched = BatchedInferencePipeline(model.whisper), {"batch_size": batch_size}
+            use_vad = True
         segments, info = runner.transcribe(
             samples,
             **batched,
@@ -181,7 +184,7 @@ def transcribe(
             word_timestamps=options.word_timestamps,
             hotwords=options.hotwords,
             initial_prompt=prompt,
-            vad_filter=options.vad_filter,
+            vad_filter=use_vad,
             **({} if options.temperature is None else {"temperature": options.temperature}),
         )
         if transcript.language_probability is None:

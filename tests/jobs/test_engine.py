@@ -91,3 +91,12 @@ def test_a_long_file_in_pieces_matches_one_pass(tmp_path: Path):
     assert max(starts) > 90  # later pieces are on the file's clock, not their own
     assert progress == sorted(progress)
     assert jiwer.wer(normalize(whole.text), normalize(pieced.text)) < 0.1
+
+
+def test_batched_decoding_transcribes_too(tmp_path: Path):
+    model = engine.load_model(Settings(WHISPER_DEVICE="cpu", STORAGE_PATH=tmp_path))
+    with audio_file("jfk.flac").open("rb") as audio:
+        transcript = engine.transcribe(
+            model, audio, engine.TranscriptionOptions(), lambda *_: None, batch_size=8
+        )
+    assert JFK_LINE in normalize(transcript.text)
