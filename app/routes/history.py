@@ -9,7 +9,7 @@ from app.auth import ReadCaller
 from app.deps import SessionDep
 from app.errors import VALIDATION_RESPONSES
 from app.schemas import HistoryPage
-from app.views import history_record
+from app.views import history_record, release_connection
 from models import Task
 
 router = APIRouter(prefix="/asr", tags=["tasks"], responses=VALIDATION_RESPONSES)
@@ -36,9 +36,11 @@ def read_history(
     tasks = session.scalars(
         query.order_by(Task.created_at.desc(), Task.seq.desc()).limit(limit).offset(offset)
     )
-    return HistoryPage(
+    page = HistoryPage(
         total=total,
         limit=limit,
         offset=offset,
         records=[history_record(task, request) for task in tasks],
     )
+    release_connection(session)
+    return page

@@ -25,7 +25,7 @@ from app.errors import (
 from app.limits import enforce_key_limits
 from app.schemas import TaskOptions, TaskPublic, TaskQueued, task_options_form
 from app.uploads import store_upload
-from app.views import get_task_or_404, queued_response, task_public
+from app.views import get_task_or_404, queued_response, release_connection, task_public
 from jobs.queues import live_workers, queue_position
 from models import Task, TaskStatus
 from models.task import RECORDING_SEQ
@@ -105,6 +105,7 @@ def read_result(
     """Status of a task and, once done, its transcript."""
     task = get_task_or_404(session, task_id, caller)
     public = task_public(task, request)
+    release_connection(session)
     if task.status == TaskStatus.QUEUED:
         public.position = queue_position(queue, task.id)
     return public
