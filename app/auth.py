@@ -2,7 +2,7 @@
 scope a route needs. With AUTH_ENABLED=false every caller is an anonymous admin."""
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
@@ -34,18 +34,18 @@ class Caller:
 ANONYMOUS = Caller(key_id=None, scopes=frozenset(Scope))
 
 
-def presented_key(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, credentials = header.partition(" ")
+def presented_key(headers: Mapping[str, str]) -> str | None:
+    """The key from `Authorization: Bearer <key>` or `X-API-Key` (also used by /rq)."""
+    scheme, _, credentials = headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():
         return credentials.strip()
-    return request.headers.get("x-api-key") or None
+    return headers.get("x-api-key") or None
 
 
 def authenticate(request: Request, session: SessionDep, settings: SettingsDep) -> Caller:
     if not settings.AUTH_ENABLED:
         return ANONYMOUS
-    plain = presented_key(request)
+    plain = presented_key(request.headers)
     if plain is None:
         raise Unauthorized("send an API key: `Authorization: Bearer <key>` or `X-API-Key`")
     key = find_active_key(session, plain)

@@ -14,6 +14,7 @@ from flask import Flask, Response, request
 from rq_dashboard.web import setup_rq_connection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.auth import presented_key
 from app.config import Settings, get_settings
 from app.errors import error_response
 from models import Scope as KeyScope
@@ -44,10 +45,8 @@ def build_dashboard(settings: Settings) -> Flask:
             return None
         # Or an admin API key: as the Basic password (what a browser can send), or as a
         # Bearer / X-API-Key header.
-        key = (auth.password if auth else None) or request.headers.get("X-API-Key")
-        bearer = request.headers.get("Authorization", "")
-        if bearer.lower().startswith("bearer "):
-            key = bearer[7:].strip()
+        headers = {name.lower(): value for name, value in request.headers.items()}
+        key = presented_key(headers) or (auth.password if auth else None)
         if settings.AUTH_ENABLED and key and is_admin_key(settings, key):
             return None
         return Response("Credentials required.", 401, {"WWW-Authenticate": REALM})

@@ -5,6 +5,8 @@ Imports neither FastAPI nor faster-whisper: the API imports this module.
 
 import json
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -177,3 +179,16 @@ def live_workers(redis: Redis) -> list[WorkerInfo]:
 
 def workers_serving(redis: Redis, queue_name: str) -> list[WorkerInfo]:
     return [w for w in live_workers(redis) if queue_name in w.queues]
+
+
+@contextmanager
+def redis_lock(redis: Redis, key: str, seconds: int) -> Iterator[bool]:
+    """A Redis lock (SET NX EX): True if this caller holds it for the block. Released only
+    by its holder (the token), and by expiry if the holder dies."""
+    token = uuid.uuid4().hex
+    acquired = bool(redis.set(key, token, nx=True, ex=seconds))
+    try:
+        yield acquired
+    finally:
+        if acquired and redis.get(key) == token.encode():
+            redis.delete(key)

@@ -27,12 +27,13 @@ from jobs.queues import (
     live_workers,
     previous_run_active,
     queue_position,
+    redis_lock,
 )
-from jobs.sweeper import sweep_lock
 from models import Task, TaskStatus
 from models.db import session_scope
 
 LOCK_KEY = "asr:reconcile:lock"
+LOCK_SECONDS = 600
 
 
 @dataclass
@@ -54,7 +55,7 @@ def reconcile(settings: Settings | None = None, redis: Redis | None = None) -> R
     """One pass (the maintenance job, and the worker's start-up step)."""
     settings = settings or get_settings()
     redis = redis or connect_redis(settings.REDIS_URL)
-    with sweep_lock(redis, LOCK_KEY) as acquired:
+    with redis_lock(redis, LOCK_KEY, LOCK_SECONDS) as acquired:
         report = ReconcileReport(skipped=not acquired)
         if acquired:
             queue = Queue(settings.QUEUE_NAME, connection=redis)

@@ -6,8 +6,7 @@ Only recordings of ended tasks (done, failed, canceled) are ever removed.
 """
 
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -18,7 +17,7 @@ from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from app.config import Settings, get_settings
-from jobs.queues import connect_redis, remove_job
+from jobs.queues import connect_redis, redis_lock, remove_job
 from models import Task
 from models.db import session_scope
 from models.task import FINAL_STATUSES
@@ -75,16 +74,8 @@ def sweep(dry_run: bool = False, settings: Settings | None = None) -> SweepRepor
     return report
 
 
-@contextmanager
-def sweep_lock(redis: Redis, key: str = LOCK_KEY) -> Iterator[bool]:
-    """A Redis lock (SET NX EX): True if this caller holds it for the block."""
-    token = uuid.uuid4().hex
-    acquired = bool(redis.set(key, token, nx=True, ex=LOCK_SECONDS))
-    try:
-        yield acquired
-    finally:
-        if acquired and redis.get(key) == token.encode():
-            redis.delete(key)
+def sweep_lock(redis: Redis) -> AbstractContextManager[bool]:
+    return redis_lock(redis, LOCK_KEY, LOCK_SECONDS)
 
 
 class Sweeper:
