@@ -9,6 +9,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import Settings, configure_logging, get_settings
 from app.dashboard import dashboard_asgi
+from app.deps import ReleasingRoute
 from app.errors import install_error_handlers
 from app.metrics import install_metrics
 from app.routes import audio, health, history, lifecycle, queue, tasks
@@ -27,6 +28,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings, "api")
     app = FastAPI(title="Whisper batch transcription", version="0.1.0", description=DESCRIPTION)
+    app.router.route_class = ReleasingRoute  # for routes added on the app itself (/metrics)
     app.state.settings = settings
     # Few retries: a request should fail fast with 503 rather than hang while Redis is down.
     app.state.redis = connect_redis(settings.REDIS_URL, retries=1, socket_timeout=5)

@@ -125,10 +125,3 @@ def task_timings(task: Task) -> TaskTimings:
 
 def worker_public(worker: WorkerInfo) -> WorkerPublic:
     return WorkerPublic.model_validate(worker, from_attributes=True)
-
-
-def release_connection(session: Session) -> None:
-    """End the transaction now, returning the connection to the pool. FastAPI closes a
-    route's session only after the response is serialized in another thread-pool hop; under
-    a burst of polls, connections held across that hop starved the pool (docs/PERFORMANCE.md)."""
-    session.commit()

@@ -11,14 +11,16 @@ from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
 
 from app.auth import ReadCaller
-from app.deps import SessionDep, StorageDep
+from app.deps import ReleasingRoute, SessionDep, StorageDep
 from app.errors import VALIDATION_RESPONSES, AudioGone, RangeNotSatisfiable, TaskNotFound, responses
 from app.views import get_task_or_404
 from models import Task
 from storage import AudioNotFound, Storage
 from storage.base import CHUNK_SIZE
 
-router = APIRouter(prefix="/asr", tags=["tasks"], responses=VALIDATION_RESPONSES)
+router = APIRouter(
+    prefix="/asr", tags=["tasks"], responses=VALIDATION_RESPONSES, route_class=ReleasingRoute
+)
 
 _SINGLE_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 

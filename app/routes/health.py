@@ -8,13 +8,13 @@ from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.deps import RedisDep, SettingsDep
+from app.deps import RedisDep, ReleasingRoute, SettingsDep
 from app.schemas import Health
 from app.views import worker_public
 from jobs.queues import WorkerInfo, live_workers
 from models.db import session_scope
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=ReleasingRoute)
 
 
 @router.get(

@@ -6,13 +6,15 @@ from fastapi import APIRouter, Query, Request
 from sqlalchemy import func, select
 
 from app.auth import ReadCaller
-from app.deps import SessionDep
+from app.deps import ReleasingRoute, SessionDep
 from app.errors import VALIDATION_RESPONSES
 from app.schemas import HistoryPage
-from app.views import history_record, release_connection
+from app.views import history_record
 from models import Task
 
-router = APIRouter(prefix="/asr", tags=["tasks"], responses=VALIDATION_RESPONSES)
+router = APIRouter(
+    prefix="/asr", tags=["tasks"], responses=VALIDATION_RESPONSES, route_class=ReleasingRoute
+)
 
 StatusFilter = Literal["queued", "processing", "done", "failed", "canceled"]
 
@@ -36,11 +38,9 @@ def read_history(
     tasks = session.scalars(
         query.order_by(Task.created_at.desc(), Task.seq.desc()).limit(limit).offset(offset)
     )
-    page = HistoryPage(
+    return HistoryPage(
         total=total,
         limit=limit,
         offset=offset,
         records=[history_record(task, request) for task in tasks],
     )
-    release_connection(session)
-    return page

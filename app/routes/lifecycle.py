@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response
 from loguru import logger
 
 from app.auth import SubmitCaller
-from app.deps import QueueDep, RedisDep, SessionDep, SettingsDep, StorageDep
+from app.deps import QueueDep, RedisDep, ReleasingRoute, SessionDep, SettingsDep, StorageDep
 from app.dispatch import dispatch
 from app.errors import (
     VALIDATION_RESPONSES,
@@ -23,7 +23,9 @@ from app.views import get_task_or_404, queued_response, task_public
 from jobs.queues import live_workers, previous_run_active, remove_job
 from models import Task, TaskStatus
 
-router = APIRouter(prefix="/asr", tags=["tasks"], responses=VALIDATION_RESPONSES)
+router = APIRouter(
+    prefix="/asr", tags=["tasks"], responses=VALIDATION_RESPONSES, route_class=ReleasingRoute
+)
 
 ACTIVE = (TaskStatus.QUEUED, TaskStatus.PROCESSING)
 

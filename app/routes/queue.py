@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from sqlalchemy import func, select
 
 from app.auth import AdminCaller
-from app.deps import QueueDep, RedisDep, SessionDep, SettingsDep
+from app.deps import QueueDep, RedisDep, ReleasingRoute, SessionDep, SettingsDep
 from app.errors import VALIDATION_RESPONSES
 from app.estimates import estimated_wait
 from app.schemas import QueueStatus, RtfStats, Stats
@@ -14,7 +14,7 @@ from app.views import worker_public
 from jobs.queues import live_workers, queue_counts, workers_serving
 from models import Task, TaskStatus
 
-router = APIRouter(tags=["operations"], responses=VALIDATION_RESPONSES)
+router = APIRouter(tags=["operations"], responses=VALIDATION_RESPONSES, route_class=ReleasingRoute)
 
 
 @router.get("/asr/queue/status")

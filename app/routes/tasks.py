@@ -8,7 +8,7 @@ from loguru import logger
 from sqlalchemy.orm import Session
 
 from app.auth import ReadCaller, SubmitCaller
-from app.deps import QueueDep, RedisDep, SessionDep, SettingsDep, StorageDep
+from app.deps import QueueDep, RedisDep, ReleasingRoute, SessionDep, SettingsDep, StorageDep
 from app.dispatch import dispatch
 from app.errors import (
     VALIDATION_RESPONSES,
@@ -25,12 +25,14 @@ from app.errors import (
 from app.limits import enforce_key_limits
 from app.schemas import TaskOptions, TaskPublic, TaskQueued, task_options_form
 from app.uploads import store_upload
-from app.views import get_task_or_404, queued_response, release_connection, task_public
+from app.views import get_task_or_404, queued_response, task_public
 from jobs.queues import live_workers, queue_position
 from models import Task, TaskStatus
 from models.task import RECORDING_SEQ
 
-router = APIRouter(prefix="/asr", tags=["tasks"], responses=VALIDATION_RESPONSES)
+router = APIRouter(
+    prefix="/asr", tags=["tasks"], responses=VALIDATION_RESPONSES, route_class=ReleasingRoute
+)
 
 
 @router.post(
@@ -105,7 +107,6 @@ def read_result(
     """Status of a task and, once done, its transcript."""
     task = get_task_or_404(session, task_id, caller)
     public = task_public(task, request)
-    release_connection(session)
     if task.status == TaskStatus.QUEUED:
         public.position = queue_position(queue, task.id)
     return public
