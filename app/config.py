@@ -55,6 +55,14 @@ class Settings(BaseSettings):
     # BatchedInferencePipeline). 0, sequential decoding, is the default: on the benchmark it
     # kept accuracy that batching lost (docs/PERFORMANCE.md).
     WHISPER_BATCH_SIZE: int = Field(default=0, ge=0, le=64)
+    # Cross-job batching: a worker that takes a short task (<= 30 s, default-ish options) also
+    # claims up to this many queued short tasks in all and transcribes them as one batch
+    # (jobs/batching.py). 1 turns it off.
+    BATCH_MAX_JOBS: int = Field(default=8, ge=1, le=64)
+    # Pack clips shorter than half a window several to a 30-s window (fewer encoder passes;
+    # each clip is checked and re-decoded alone when the check fails). Off by default: on
+    # the benchmark it was no faster on CPU than a batch of windows, and drifted more.
+    BATCH_PACKING: bool = False
 
     MAX_UPLOAD_MB: int = Field(default=500, ge=1)
     # Hard limit for one transcription; checked between segments as well as by RQ.

@@ -188,6 +188,10 @@ class WorkerPublic(BaseModel):
     compute_type: str = Field(description="CTranslate2 compute type, e.g. int8 or float16.")
     state: Literal["idle", "busy"] = Field(description="busy while it runs a task.")
     current_task: str | None = Field(description="The task it is running, if any.")
+    tasks: list[str] = Field(
+        default_factory=list,
+        description="Every task it is transcribing: with cross-job batching, several at once.",
+    )
     load: float = Field(description="The worker host's 1-minute load average.")
     rss_mb: float = Field(description="The worker process's resident memory.")
     last_seen: datetime = Field(description="Its latest heartbeat.")

@@ -9,30 +9,35 @@ from datetime import UTC, datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+import av
 from loguru import logger
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import get_current_job
 from rq.job import Job
+from rq.timeouts import JobTimeoutException
 from sqlalchemy.orm import Session
 
 from app.config import Settings, get_settings
+from jobs.checkpoint import TranscriptionTimeout
 from jobs.history import append_history
 from jobs.metrics import record_transcription
 from jobs.queues import connect_redis
 from models import Task, TaskStatus
 from models.db import session_scope
+from storage import AudioNotFound
 
 if TYPE_CHECKING:
     from jobs.engine import Transcript
 
 
-def forget_job() -> None:
+def forget_job(task_id: uuid.UUID) -> None:
     """The task was deleted while this job ran: have RQ delete the job record when the job
     returns, so nothing of the task remains. (The API cannot delete a running job: RQ fails
-    when the record of the job it is finishing has gone.)"""
+    when the record of the job it is finishing has gone.) A batch's other tasks have no job
+    record left to forget."""
     job = get_current_job()
-    if job is not None:
+    if job is not None and job.id == str(task_id):
         job.result_ttl = 0
 
 
@@ -41,7 +46,7 @@ def lock_if_processing(session: Session, task_id: uuid.UUID) -> Task | None:
     (that state wins) or deleted it (then the job record goes too)."""
     task = session.get(Task, task_id, with_for_update=True)
     if task is None:
-        forget_job()
+        forget_job(task_id)
         return None
     return task if task.status == TaskStatus.PROCESSING else None
 
@@ -130,3 +135,18 @@ def on_job_failure(
         release_lost_run(settings, uuid.UUID(job.id))
         return
     finish_failed(settings, uuid.UUID(job.id), f"transcription failed: {exc_type.__name__}: {exc}")
+
+
+def failure_reason(exc: BaseException, settings: Settings) -> str:
+    """A sentence a client can act on, not a stack trace."""
+    if isinstance(exc, TranscriptionTimeout):
+        return str(exc)
+    if isinstance(exc, JobTimeoutException):
+        return f"timed out after {settings.JOB_TIMEOUT_SECONDS} s"
+    if isinstance(exc, av.error.FFmpegError):
+        return f"could not decode audio: {exc}"
+    if isinstance(exc, AudioNotFound):
+        return "audio file is missing from storage"
+    if not isinstance(exc, Exception):
+        return f"worker stopped while processing ({type(exc).__name__})"
+    return f"transcription failed: {type(exc).__name__}: {exc}"

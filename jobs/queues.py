@@ -7,7 +7,7 @@ import json
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from redis import Redis
@@ -141,6 +141,8 @@ class WorkerInfo:
     hostname: str
     started_at: str
     last_seen: str
+    # Every task the worker is transcribing, the current job's and a batch's companions.
+    tasks: list[str] = field(default_factory=list)
 
 
 def write_worker_heartbeat(redis: Redis, info: WorkerInfo, ttl_seconds: int) -> None:

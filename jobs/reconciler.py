@@ -62,7 +62,11 @@ def reconcile(settings: Settings | None = None, redis: Redis | None = None) -> R
             cutoff = datetime.now(UTC) - timedelta(seconds=settings.RECONCILE_GRACE_SECONDS)
             # Tasks some live worker reports as its current one; any other `processing` task
             # lost its run (the worker died, or moved on after failing to record it).
-            running = {w.current_task for w in live_workers(redis) if w.current_task}
+            running = set()
+            for worker in live_workers(redis):
+                running.update(worker.tasks)
+                if worker.current_task:
+                    running.add(worker.current_task)
             for task_id in _task_ids(settings, TaskStatus.PROCESSING, cutoff):
                 if str(task_id) not in running:
                     recover_task(settings, queue, task_id, report)

@@ -18,7 +18,7 @@ from loguru import logger
 from rq import Queue, SimpleWorker
 
 from app.config import Settings, configure_logging, get_settings
-from jobs import engine, shutdown
+from jobs import engine, inflight, shutdown
 from jobs.queues import (
     WorkerInfo,
     connect_redis,
@@ -67,6 +67,8 @@ class WorkerHeartbeat(threading.Thread):
         self.ttl = settings.WORKER_HEARTBEAT_TTL_SECONDS
         self.started_at = datetime.now(UTC).isoformat()
         self.stopped = threading.Event()
+        # A batch's tasks are announced at once, not at the next beat.
+        inflight.on_change(self.beat_now)
 
     def run(self) -> None:
         while not self.stopped.is_set():
@@ -75,6 +77,12 @@ class WorkerHeartbeat(threading.Thread):
             except Exception as exc:  # a Redis blip must not kill the heartbeat
                 logger.warning("worker {}: heartbeat failed: {}", self.worker.name, exc)
             self.stopped.wait(self.ttl / 3)
+
+    def beat_now(self) -> None:
+        try:
+            self.beat()
+        except Exception as exc:
+            logger.warning("worker {}: heartbeat failed: {}", self.worker.name, exc)
 
     def beat(self) -> None:
         current = self.worker.get_current_job_id()
@@ -86,6 +94,7 @@ class WorkerHeartbeat(threading.Thread):
             compute_type=self.model.compute_type,
             state="busy" if current else "idle",
             current_task=current,
+            tasks=inflight.current(),
             load=round(os.getloadavg()[0], 2),
             rss_mb=round(resident_memory_bytes() / 1e6, 1),
             pid=os.getpid(),

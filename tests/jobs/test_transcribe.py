@@ -9,8 +9,9 @@ from rq import Queue
 from rq.timeouts import JobTimeoutException
 
 from app.config import Settings
+from jobs.checkpoint import Checkpoint, TranscriptionTimeout
+from jobs.outcome import failure_reason
 from jobs.queues import enqueue_transcription
-from jobs.transcribe import Checkpoint, TranscriptionTimeout, failure_reason
 from storage import AudioNotFound
 from tests.app.test_submit import history_lines, result, submit
 from tests.helpers import audio_file
