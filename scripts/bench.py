@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from app.config import Settings  # noqa: E402
 from jobs import engine  # noqa: E402
+from scripts import bench_batching  # noqa: E402
 
 AUDIO = Path(os.environ.get("SHARED_AUDIO_PATH", ROOT.parent / "shared" / "audio"))
 SR = 16000
@@ -357,6 +358,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=None, help="times the corpus is sent")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
+    parser.add_argument(
+        "--only",
+        choices=["batching"],
+        help="measure only this part; the rest is kept from performance.json",
+    )
+    parser.add_argument("--clips", type=int, default=None, help="short clips for batching")
     args = parser.parse_args(argv)
     repeats = args.repeats or (2 if args.quick else 5)
     long_minutes, poll_seconds, big_mb = (10, 10, 512) if args.quick else (60, 60, 2048)
@@ -368,6 +375,9 @@ def main(argv: list[str] | None = None) -> int:
     files = corpus(work)
     print(f"bench: {results.machine}")
 
+    clip_count = args.clips or (40 if args.quick else 100)
+    if args.only == "batching":
+        return only_batching(args, work, settings, results, clip_count)
     raw = raw_faster_whisper(files, repeats, settings)
     service = Service(work, args.port)
     service.prepare()
@@ -399,17 +409,53 @@ def main(argv: list[str] | None = None) -> int:
         print("bench: long file", results.sections["long_file"])
         results.sections["long_file_batched"] = long_file(service, files, work, long_minutes, 8)
         print("bench: long file, batched", results.sections["long_file_batched"])
+        results.sections["batching"] = batching_section(service, work, settings, clip_count)
         # Last: past a few hundred concurrent clients the API has stalled in earlier runs.
         results.sections["pollers_500"] = asyncio.run(pollers(service, task_id, 500, poll_seconds))
         print("bench: 500 pollers", results.sections["pollers_500"])
     finally:
         service.stop()
     command = "uv run --all-extras python scripts/bench.py" + (" --quick" if args.quick else "")
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "performance.json").write_text(json.dumps(
+    write_results(args.out, results, command)
+    return 0
+
+
+def write_results(out: Path, results: Results, command: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "performance.json").write_text(json.dumps(
         {"command": command, "machine": results.machine, **results.sections}, indent=2))  # fmt: skip
-    (args.out / "PERFORMANCE.md").write_text(render(results, command))
+    (out / "PERFORMANCE.md").write_text(render(results, command))
     print(render(results, command))
+
+
+def batching_section(service: Service, work: Path, settings: Settings, count: int) -> dict:
+    clips = bench_batching.build_clips(AUDIO, REFERENCES, count)
+    section = bench_batching.in_process(clips, settings, normalize)
+    print("bench: batching in process", section)
+    section["service"] = bench_batching.through_service(service, clips, work, write_wav)
+    print("bench: batching through the service", section["service"])
+    return section
+
+
+def only_batching(
+    args: argparse.Namespace, work: Path, settings: Settings, results: Results, count: int
+) -> int:
+    """Measure batching again; keep the other sections (and their command) from the JSON."""
+    saved = json.loads((args.out / "performance.json").read_text())
+    command = saved.pop("command")
+    results.machine = saved.pop("machine")
+    results.sections = saved
+    service = Service(work, args.port)
+    service.prepare()
+    service.start_web()
+    try:
+        results.sections["batching"] = batching_section(service, work, settings, count)
+    finally:
+        service.stop()
+    results.sections["batching"]["command"] = (
+        f"uv run --all-extras python scripts/bench.py --only batching --clips {count}"
+    )
+    write_results(args.out, results, command)
     return 0
 
 
@@ -455,6 +501,9 @@ WER against the reference texts (lower is better):
 | {p500["clients"]} concurrent pollers for {p500["seconds"]:.0f} s | {p500["requests"]} requests, {p500["requests_per_second"]} req/s, p99 {p500["p99_ms"]} ms, **{p500["errors"]} errors** |
 | a {big["size_mb"]} MB upload (status {big["status"]}, {big["seconds"]} s) | API RSS {big["api_rss_before_mb"]} → {big["api_rss_peak_mb"]} MB: **+{big["api_rss_growth_mb"]} MB** (target < 50 MB: streamed) |
 
+## Cross-job batching of short clips
+
+{batching_intro(s.get("batching"))}{bench_batching.render(s.get("batching"))}
 ## A long file
 
 {long["audio_minutes"]} minutes built by concatenating the shared clips that have reference
@@ -475,6 +524,12 @@ at the quietest moment near the boundary, each next piece prompted with the last
 the one before): its memory is bounded by one piece (~40 MB of samples) whatever the length
 of the file.
 """
+
+
+def batching_intro(section: dict | None) -> str:
+    if section and "command" in section:
+        return f"Measured again on its own with `{section['command']}`.\n\n"
+    return ""
 
 
 if __name__ == "__main__":

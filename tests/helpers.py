@@ -12,6 +12,16 @@ ROOT = Path(__file__).resolve().parents[1]
 # ../shared/audio beside the checkout (CI has it too); SHARED_AUDIO_PATH overrides.
 AUDIO = Path(os.environ.get("SHARED_AUDIO_PATH", ROOT.parent / "shared" / "audio"))
 JFK_LINE = "ask not what your country can do for you"
+# The reference text of the English half (0-30 s) of multilingual.mp3 (../shared/audio/README).
+ENGLISH_HALF_TEXT = (
+    "Permission is hereby granted, free of charge, to any person obtaining a copy of this "
+    "software and associated documentation files (the Software), to deal in the Software "
+    "without restriction, including without limitation the rights to use, copy, modify, merge, "
+    "publish, distribute, sublicense, and/or sell copies of the Software, and to permit persons "
+    "to whom the Software is furnished to do so, subject to the following conditions: The above "
+    "copyright notice and this permission notice shall be included in all copies or "
+    "substantial portions of the Software."
+)
 
 
 def audio_file(name: str) -> Path:
@@ -36,14 +46,18 @@ def wait_for(condition: Callable[[], object], timeout: float, message: str) -> o
     raise AssertionError(f"timed out after {timeout} s waiting for {message}")
 
 
-def long_recording(target: Path, source_name: str = "multilingual.mp3", repeats: int = 4) -> Path:
-    """A WAV of a real recording repeated `repeats` times (multilingual.mp3 x4: 4 minutes)."""
+def long_recording(
+    target: Path, source_name: str = "multilingual.mp3", repeats: int = 4, seconds: float = 0
+) -> Path:
+    """A WAV of a real recording (its first `seconds` if given) repeated `repeats` times
+    (multilingual.mp3 x4: 4 minutes)."""
     import wave
 
     import numpy as np
     from faster_whisper import decode_audio
 
-    samples = np.tile(decode_audio(str(audio_file(source_name))), repeats)
+    source = decode_audio(str(audio_file(source_name)))
+    samples = np.tile(source[: int(seconds * 16000)] if seconds else source, repeats)
     with wave.open(str(target), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)

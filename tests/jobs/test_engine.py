@@ -69,14 +69,16 @@ def test_transcribe_reports_progress_per_segment(tmp_path: Path):
 
 
 def test_a_long_file_in_pieces_matches_one_pass(tmp_path: Path):
-    """Pieces cut at quiet moments give the same words, with timestamps on the file's
-    clock, as the whole file at once."""
+    """Pieces cut at quiet moments are as accurate, with timestamps on the file's clock, as
+    the whole file at once."""
     import jiwer
 
-    from tests.helpers import long_recording
+    from tests.helpers import ENGLISH_HALF_TEXT, long_recording
 
     model = engine.load_model(Settings(WHISPER_DEVICE="cpu", STORAGE_PATH=tmp_path))
-    path = long_recording(tmp_path / "long.wav", repeats=2)  # 2 minutes
+    # The English half, four times: forced to English, the German half is noise whose
+    # garbled text differs between any two runs that cut it differently.
+    path = long_recording(tmp_path / "long.wav", repeats=4, seconds=30)  # 2 minutes
     progress: list[float] = []
     english = engine.TranscriptionOptions(language="en")
     with path.open("rb") as audio:
@@ -85,12 +87,17 @@ def test_a_long_file_in_pieces_matches_one_pass(tmp_path: Path):
         pieced = engine.transcribe(
             model, audio, english, lambda done, _: progress.append(done), piece_seconds=40
         )
-    assert pieced.duration == whole.duration == pytest.approx(119.8, abs=0.2)
+    assert pieced.duration == whole.duration == pytest.approx(120.0, abs=0.2)
     starts = [s["start"] for s in pieced.segments]
     assert starts == sorted(starts) and pieced.segments[-1]["end"] <= pieced.duration + 0.5
     assert max(starts) > 90  # later pieces are on the file's clock, not their own
     assert progress == sorted(progress)
-    assert jiwer.wer(normalize(whole.text), normalize(pieced.text)) < 0.1
+    # Not word for word: on four repeats of one paragraph tiny.en drops or invents a phrase
+    # here and there, differently for different cuts (and CPUs). Against the reference:
+    reference = normalize(" ".join([ENGLISH_HALF_TEXT] * 4))
+    whole_wer = jiwer.wer(reference, normalize(whole.text))
+    pieced_wer = jiwer.wer(reference, normalize(pieced.text))
+    assert pieced_wer < 0.2 and pieced_wer <= whole_wer + 0.05, (whole_wer, pieced_wer)
 
 
 def test_batched_decoding_transcribes_too(tmp_path: Path):
