@@ -149,9 +149,11 @@ def render(data: dict | None) -> str:
     raw, win, pack = data["raw"], data["windows"], data["packed"]
     service = data.get("service")
     service_rows = (
-        f"| through the service: `BATCH_MAX_JOBS=1` vs `{BATCH}`, clips queued first | "
-        f"{service['one_at_a_time']['wall_seconds']} s | {service['batched']['wall_seconds']} s "
-        f"(**{service['speedup']}×**) | | |\n"
+        f"""
+The same clips through the service (all submitted first, then one worker drains the queue):
+`BATCH_MAX_JOBS=1` {service["one_at_a_time"]["wall_seconds"]} s, `BATCH_MAX_JOBS={BATCH}`
+{service["batched"]["wall_seconds"]} s: **{service["speedup"]}×**.
+"""
         if service
         else ""
     )
@@ -165,9 +167,9 @@ WER of each mode's texts against the one-at-a-time texts, over all clips.
 | raw faster-whisper, one clip at a time | {raw["wall_seconds"]} s | 1× | {raw["wer"]} | 0 | |
 | batch of windows (`BATCH_PACKING=false`, the default) | {win["wall_seconds"]} s | **{win["speedup"]}×** | {win["wer"]} | {win["drift_from_one_at_a_time"]} | 0 |
 | packed windows (`BATCH_PACKING=true`) | {pack["wall_seconds"]} s | **{pack["speedup"]}×** | {pack["wer"]} | {pack["drift_from_one_at_a_time"]} | {pack["rechecked_clips"]} of {pack["packed_clips"]} packed clips |
-{service_rows}
+
 Clips that lost all their text: windows {win["clips_without_text"]}, packed
 {pack["clips_without_text"]}. Temperature fallbacks (windows decoded again at a higher
 temperature, as faster-whisper does): windows {win["temperature_fallbacks"]}, packed
 {pack["temperature_fallbacks"]}.
-"""
+{service_rows}"""
