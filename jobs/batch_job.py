@@ -57,7 +57,7 @@ def batchable(
 def claim_companions(
     settings: Settings, first: uuid.UUID, options: engine.TranscriptionOptions, worker_name: str
 ) -> list[BatchMember]:
-    """Mark up to BATCH_MAX_JOBS - 1 more queued short tasks with the same options
+    """Mark up to BATCH_MAX_JOBS - 1 more queued short tasks with the same model and options
     `processing` for this worker, oldest first."""
     same_options = [
         getattr(Task, name).is_(None) if getattr(options, name) is None
@@ -73,6 +73,7 @@ def claim_companions(
                 Task.audio_key.is_not(None),
                 Task.duration_seconds > 0,
                 Task.duration_seconds <= batching.MAX_CLIP_SECONDS,
+                Task.model == select(Task.model).where(Task.id == first).scalar_subquery(),
                 *same_options,
             )
             .order_by(Task.seq)
@@ -160,8 +161,13 @@ def _run(
         share = elapsed * transcript.duration / total_audio
         with_retries(finish_done, settings, members[n].task_id, transcript, share, model.name)
     alone = [n for n in clips if n not in short]
-    for n in alone:
-        outcomes[n] = transcribe_alone(settings, model, members[n], clips[n], options)
+    for position, n in enumerate(alone):
+        try:
+            outcomes[n] = transcribe_alone(settings, model, members[n], options)
+        except WorkerStopping:
+            for rest in alone[position:]:
+                with_retries(put_back, settings, members[rest].task_id)
+            raise
     logger.info(
         "batch of {}: {} clips decoded together in {:.1f} s ({} streams, {} steps, {} "
         "re-decoded alone after the packing check), {} one at a time",
@@ -185,9 +191,9 @@ def transcribe_alone(
     settings: Settings,
     model: engine.LoadedModel,
     member: BatchMember,
-    samples: np.ndarray,
     options: engine.TranscriptionOptions,
 ) -> BaseException | None:
+    """The one-at-a-time path, for a clip the batch could not take."""
     started = time.monotonic()
     try:
         with get_storage(settings).open(member.audio_key) as audio:
@@ -200,6 +206,8 @@ def transcribe_alone(
         return None
     except TaskCanceled:
         return None
+    except WorkerStopping:
+        raise
     except Exception as exc:
         record_failure(settings, member.task_id, exc, time.monotonic() - started)
         return exc

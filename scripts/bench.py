@@ -424,8 +424,10 @@ def write_results(out: Path, results: Results, command: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "performance.json").write_text(json.dumps(
         {"command": command, "machine": results.machine, **results.sections}, indent=2))  # fmt: skip
-    (out / "PERFORMANCE.md").write_text(render(results, command))
-    print(render(results, command))
+    notes = out / "performance-notes.md"  # written by hand, kept across runs
+    text = render(results, command) + ("\n" + notes.read_text() if notes.exists() else "")
+    (out / "PERFORMANCE.md").write_text(text)
+    print(text)
 
 
 def batching_section(service: Service, work: Path, settings: Settings, count: int) -> dict:
