@@ -5,7 +5,8 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import Form
-from pydantic import AfterValidator, BaseModel, Field
+from fastapi.exceptions import RequestValidationError
+from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
 
 # Whisper's languages (faster_whisper.tokenizer._LANGUAGE_CODES), copied so the API process
 # need not import faster-whisper; tests/app/test_schemas.py keeps the two lists equal.
@@ -60,6 +61,11 @@ TEMPERATURE_DOC = (
     "Sampling temperature, 0-1, used alone; absent: faster-whisper's fallback from 0.0 up."
 )
 BEAM_SIZE_DOC = "Beam width, 1-20; the server default (WHISPER_DEFAULT_BEAM_SIZE) if absent."
+VAD_THRESHOLD_DOC = "With vad_filter: speech probability threshold, 0-1 (default 0.5)."
+VAD_MIN_SPEECH_DOC = "With vad_filter: shorter speech is dropped, 0-10000 ms (default 0)."
+VAD_MIN_SILENCE_DOC = "With vad_filter: silence that splits speech, 0-10000 ms (default 2000)."
+VAD_SPEECH_PAD_DOC = "With vad_filter: kept around each speech chunk, 0-5000 ms (default 400)."
+VAD_FIELDS = ("vad_threshold", "vad_min_speech_ms", "vad_min_silence_ms", "vad_speech_pad_ms")
 
 
 class TaskOptions(BaseModel):
@@ -75,6 +81,23 @@ class TaskOptions(BaseModel):
     vad_filter: bool = Field(default=False, description=VAD_FILTER_DOC)
     beam_size: int | None = Field(default=None, ge=1, le=MAX_BEAM_SIZE, description=BEAM_SIZE_DOC)
     temperature: float | None = Field(default=None, ge=0, le=1, description=TEMPERATURE_DOC)
+    vad_threshold: float | None = Field(default=None, gt=0, lt=1, description=VAD_THRESHOLD_DOC)
+    vad_min_speech_ms: int | None = Field(
+        default=None, ge=0, le=10000, description=VAD_MIN_SPEECH_DOC
+    )
+    vad_min_silence_ms: int | None = Field(
+        default=None, ge=0, le=10000, description=VAD_MIN_SILENCE_DOC
+    )
+    vad_speech_pad_ms: int | None = Field(
+        default=None, ge=0, le=5000, description=VAD_SPEECH_PAD_DOC
+    )
+
+    @model_validator(mode="after")
+    def vad_settings_need_vad_filter(self) -> "TaskOptions":
+        given = [name for name in VAD_FIELDS if getattr(self, name) is not None]
+        if given and not self.vad_filter:
+            raise ValueError(f"{', '.join(given)} only apply with vad_filter=true")
+        return self
 
 
 def task_options_form(
@@ -90,13 +113,29 @@ def task_options_form(
         int | None, Form(ge=1, le=MAX_BEAM_SIZE, description=BEAM_SIZE_DOC)
     ] = None,
     temperature: Annotated[float | None, Form(ge=0, le=1, description=TEMPERATURE_DOC)] = None,
+    vad_threshold: Annotated[float | None, Form(gt=0, lt=1, description=VAD_THRESHOLD_DOC)] = None,
+    vad_min_speech_ms: Annotated[
+        int | None, Form(ge=0, le=10000, description=VAD_MIN_SPEECH_DOC)
+    ] = None,
+    vad_min_silence_ms: Annotated[
+        int | None, Form(ge=0, le=10000, description=VAD_MIN_SILENCE_DOC)
+    ] = None,
+    vad_speech_pad_ms: Annotated[
+        int | None, Form(ge=0, le=5000, description=VAD_SPEECH_PAD_DOC)
+    ] = None,
 ) -> TaskOptions:
     """The submit form's option fields, one by one so the OpenAPI page lists each of them."""
-    return TaskOptions(
-        language=language, task=task, word_timestamps=word_timestamps, hotwords=hotwords,
-        initial_prompt=initial_prompt, vad_filter=vad_filter, beam_size=beam_size,
-        temperature=temperature,
-    )  # fmt: skip
+    try:
+        return TaskOptions(
+            language=language, task=task, word_timestamps=word_timestamps, hotwords=hotwords,
+            initial_prompt=initial_prompt, vad_filter=vad_filter, beam_size=beam_size,
+            temperature=temperature, vad_threshold=vad_threshold,
+            vad_min_speech_ms=vad_min_speech_ms, vad_min_silence_ms=vad_min_silence_ms,
+            vad_speech_pad_ms=vad_speech_pad_ms,
+        )  # fmt: skip
+    except ValidationError as exc:  # a rule across fields: a 422 like any other bad field
+        errors = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_context=False)]
+        raise RequestValidationError(errors) from None
 
 
 TaskStatusName = Literal["queued", "processing", "done", "failed", "canceled"]

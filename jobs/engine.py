@@ -52,6 +52,20 @@ class TranscriptionOptions:
     vad_filter: bool = False
     beam_size: int = 5
     temperature: float | None = None  # None: faster-whisper's fallback schedule
+    # Silero VAD settings for vad_filter (faster-whisper's VadOptions); None: its default.
+    vad_threshold: float | None = None
+    vad_min_speech_ms: int | None = None
+    vad_min_silence_ms: int | None = None
+    vad_speech_pad_ms: int | None = None
+
+    def vad_parameters(self) -> dict[str, float | int] | None:
+        chosen = {
+            "threshold": self.vad_threshold,
+            "min_speech_duration_ms": self.vad_min_speech_ms,
+            "min_silence_duration_ms": self.vad_min_silence_ms,
+            "speech_pad_ms": self.vad_speech_pad_ms,
+        }
+        return {name: value for name, value in chosen.items() if value is not None} or None
 
 
 def has_speech(samples: np.ndarray) -> bool:
@@ -171,6 +185,7 @@ def transcribe(
         runner: Any = model.whisper
         batched: dict[str, Any] = {}
         use_vad = options.vad_filter
+        vad_parameters = options.vad_parameters() if options.vad_filter else None
         if batch_size > 0:
             # The batched pipeline cuts the audio into windows at VAD pauses: VAD is not optional.
             runner, batched = BatchedInferencePipeline(model.whisper), {"batch_size": batch_size}
@@ -185,6 +200,7 @@ def transcribe(
             hotwords=options.hotwords,
             initial_prompt=prompt,
             vad_filter=use_vad,
+            vad_parameters=vad_parameters,
             **({} if options.temperature is None else {"temperature": options.temperature}),
         )
         if transcript.language_probability is None:

@@ -37,7 +37,8 @@ FINAL_STATUSES = frozenset({TaskStatus.DONE, TaskStatus.FAILED, TaskStatus.CANCE
 # The columns that hold what a client asked of faster-whisper.
 OPTION_COLUMNS = (
     "language", "task", "word_timestamps", "hotwords", "initial_prompt", "vad_filter",
-    "beam_size", "temperature",
+    "beam_size", "temperature", "vad_threshold", "vad_min_speech_ms", "vad_min_silence_ms",
+    "vad_speech_pad_ms",
 )  # fmt: skip
 
 # Numbers recordings in upload order; part of the stored file name. Drawn before the row is
@@ -88,6 +89,11 @@ class Task(Base):
     beam_size: Mapped[int] = mapped_column(Integer, default=5)
     # None: faster-whisper's temperature fallback (0.0, 0.2, ... 1.0).
     temperature: Mapped[float | None] = mapped_column(Float)
+    # Silero VAD settings when vad_filter is on; None: faster-whisper's default.
+    vad_threshold: Mapped[float | None] = mapped_column(Float)
+    vad_min_speech_ms: Mapped[int | None] = mapped_column(Integer)
+    vad_min_silence_ms: Mapped[int | None] = mapped_column(Integer)
+    vad_speech_pad_ms: Mapped[int | None] = mapped_column(Integer)
     model: Mapped[str] = mapped_column(String(255))
 
     # The result.

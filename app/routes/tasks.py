@@ -3,7 +3,8 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
+from fastapi.exceptions import RequestValidationError
 from loguru import logger
 from sqlalchemy.orm import Session
 
@@ -16,13 +17,13 @@ from app.errors import (
     Forbidden,
     PayloadTooLarge,
     ServiceUnavailable,
-    TaskNotFound,
     TooManyRequests,
     Unauthorized,
     UnsupportedMedia,
     responses,
 )
 from app.limits import enforce_key_limits
+from app.routes.exports import EXPORT_RESPONSES, ResultQuery, export_response
 from app.schemas import TaskOptions, TaskPublic, TaskQueued, task_options_form
 from app.uploads import store_upload
 from app.views import get_task_or_404, queued_response, task_public
@@ -65,6 +66,7 @@ def submit_task(
             "no worker is running, and this server refuses work it cannot start "
             "(REJECT_WHEN_NO_WORKERS=true); try again when a worker is up"
         )
+    check_model_supports(settings.WHISPER_MODEL, options)
     enforce_key_limits(session, redis, caller, settings)
     task_id = uuid.uuid4()
     seq = draw_recording_seq(session)
@@ -99,17 +101,40 @@ def submit_task(
     return queued_response(request, session, queue, redis, task)
 
 
-@router.get("/result/{task_id}", responses=responses(TaskNotFound))
+@router.get("/result/{task_id}", response_model=TaskPublic, responses=EXPORT_RESPONSES)
 def read_result(
     task_id: uuid.UUID, request: Request, session: SessionDep, queue: QueueDep,
-    caller: ReadCaller,
-) -> TaskPublic:  # fmt: skip
-    """Status of a task and, once done, its transcript."""
+    caller: ReadCaller, export: Annotated[ResultQuery, Query()],
+) -> TaskPublic | Response:  # fmt: skip
+    """Status of a task and, once done, its transcript; with `format`, the transcript as a
+    file (srt, vtt, ...)."""
     task = get_task_or_404(session, task_id, caller)
+    if export.format is not None:
+        return export_response(task, export.format, export)
     public = task_public(task, request)
     if task.status == TaskStatus.QUEUED:
         public.position = queue_position(queue, task.id)
     return public
+
+
+def check_model_supports(model: str, options: TaskOptions) -> None:
+    """An English-only model (`*.en`) cannot transcribe another language or translate: say
+    so rather than have faster-whisper quietly transcribe as English."""
+    if not model.rstrip("/").endswith(".en"):
+        return
+    problems = []
+    if options.language not in (None, "en"):
+        problems.append(("language", options.language, f"{model} is an English-only model: "
+                         "it transcribes English only; use `en` or `auto`, or a multilingual "
+                         "model"))  # fmt: skip
+    if options.task == "translate":
+        problems.append(("task", options.task, f"{model} is an English-only model: it cannot "
+                         "translate; use a multilingual model"))  # fmt: skip
+    if problems:
+        raise RequestValidationError([
+            {"type": "value_error", "loc": ("body", field), "msg": message, "input": value}
+            for field, value, message in problems
+        ])  # fmt: skip
 
 
 def draw_recording_seq(session: Session) -> int:
