@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     # "tiny.en" (bundled, no download), "base" (after scripts/install_model.py base),
     # a path to a CTranslate2 model directory, or a faster-whisper size such as "large-v3".
     WHISPER_MODEL: str = "tiny.en"
+    # Every model the service offers, comma-separated (e.g. `tiny.en,base`); a task picks one
+    # with `model`, WHISPER_MODEL when it names none. Each model has its own queue, served by
+    # workers started with `--model NAME` (or WORKER_MODEL). Empty: WHISPER_MODEL alone.
+    WHISPER_MODELS: str = ""
+    # The model this worker process loads; empty: WHISPER_MODEL.
+    WORKER_MODEL: str = ""
     WHISPER_DEVICE: WhisperDevice = "auto"
     WHISPER_COMPUTE_TYPE: WhisperComputeType = "auto"
     # 0 lets CTranslate2 choose (4 threads, or OMP_NUM_THREADS when set).
@@ -139,6 +145,16 @@ class Settings(BaseSettings):
     @property
     def models_path(self) -> Path:
         return self.WHISPER_MODELS_PATH or self.STORAGE_PATH / "models"
+
+    @property
+    def offered_models(self) -> list[str]:
+        """WHISPER_MODEL first, then the rest of WHISPER_MODELS."""
+        names = [self.WHISPER_MODEL, *(m.strip() for m in self.WHISPER_MODELS.split(","))]
+        return list(dict.fromkeys(name for name in names if name))
+
+    @property
+    def worker_model(self) -> str:
+        return self.WORKER_MODEL or self.WHISPER_MODEL
 
     @property
     def max_upload_bytes(self) -> int:

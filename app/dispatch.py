@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.errors import ServiceUnavailable
-from jobs.queues import enqueue_transcription
+from jobs.queues import enqueue_transcription, model_queue
 from models import Task, TaskStatus
 
 
@@ -23,7 +23,8 @@ def dispatch(
     task.status = TaskStatus.QUEUED
     session.commit()
     try:
-        enqueue_transcription(queue, task.id, settings, replace=replace)
+        own_queue = model_queue(queue.connection, settings, task.model)
+        enqueue_transcription(own_queue, task.id, settings, replace=replace)
     except RedisError as exc:
         logger.error("task {}: could not enqueue: {}", task.id, exc)
         task.status = TaskStatus.FAILED

@@ -22,7 +22,7 @@ from app.schemas import (
     TranscriptSegment,
     WorkerPublic,
 )
-from jobs.queues import WorkerInfo, live_workers, queue_position
+from jobs.queues import WorkerInfo, live_workers, model_queue, queue_position
 from models import Task, TaskStatus
 
 TEXT_PREVIEW_CHARS = 200
@@ -48,7 +48,8 @@ def queued_response(
     the position and estimate (null), never the answer."""
     position, workers = None, None
     try:
-        position = queue_position(queue, task.id)
+        settings = request.app.state.settings
+        position = queue_position(model_queue(redis, settings, task.model), task.id)
         workers = len(live_workers(redis))
     except RedisError as exc:
         logger.warning("task {}: queued, but no position: {}", task.id, exc)

@@ -17,14 +17,14 @@ from datetime import UTC, datetime
 
 import numpy as np
 from loguru import logger
-from rq import Queue, get_current_job
+from rq import get_current_job
 from sqlalchemy import select
 
 from app.config import Settings
 from jobs import audio_stream, batching, engine, inflight
 from jobs.checkpoint import BatchCheckpoint, BatchStopped, Checkpoint, TaskCanceled, WorkerStopping
 from jobs.outcome import failure_reason, finish_done, finish_failed, put_back
-from jobs.queues import connect_redis, remove_job
+from jobs.queues import connect_redis, model_queue, remove_job
 from jobs.retry import with_retries
 from models import Task, TaskStatus
 from models.db import session_scope
@@ -101,7 +101,7 @@ def drop_jobs(settings: Settings, task_ids: list[uuid.UUID]) -> None:
     no longer `queued` and does nothing."""
     job = get_current_job()
     redis = job.connection if job is not None else connect_redis(settings.REDIS_URL)
-    queue = Queue(settings.QUEUE_NAME, connection=redis)
+    queue = model_queue(redis, settings, settings.worker_model)
     for task_id in task_ids:
         try:
             remove_job(queue, task_id)

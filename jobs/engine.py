@@ -126,7 +126,9 @@ def resolve_device(settings: Settings) -> tuple[str, str]:
 
 
 def load_model(settings: Settings) -> LoadedModel:
-    source = resolve_model_source(settings.WHISPER_MODEL, settings.models_path)
+    """The worker's model: WORKER_MODEL, or WHISPER_MODEL."""
+    name = settings.worker_model
+    source = resolve_model_source(name, settings.models_path)
     device, compute_type = resolve_device(settings)
     started = time.monotonic()
     whisper = WhisperModel(
@@ -138,9 +140,9 @@ def load_model(settings: Settings) -> LoadedModel:
     )
     logger.info(
         "model {} loaded from {} on {} ({}) in {:.1f} s",
-        settings.WHISPER_MODEL, source, device, compute_type, time.monotonic() - started,
+        name, source, device, compute_type, time.monotonic() - started,
     )  # fmt: skip
-    return LoadedModel(settings.WHISPER_MODEL, source, device, compute_type, whisper)
+    return LoadedModel(name, source, device, compute_type, whisper)
 
 
 _loaded: LoadedModel | None = None

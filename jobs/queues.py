@@ -4,6 +4,7 @@ Imports neither FastAPI nor faster-whisper: the API imports this module.
 """
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -48,7 +49,24 @@ def connect_redis(redis_url: str, retries: int = 8, socket_timeout: float | None
 
 
 def transcription_queue(redis: Redis, settings: Settings) -> Queue:
+    """The default model's queue."""
     return Queue(settings.QUEUE_NAME, connection=redis)
+
+
+def queue_name(settings: Settings, model: str) -> str:
+    """WHISPER_MODEL's tasks wait in QUEUE_NAME; every other model has a queue of its own,
+    so a task never lands on a worker that loaded another model."""
+    if model == settings.WHISPER_MODEL:
+        return settings.QUEUE_NAME
+    return f"{settings.QUEUE_NAME}.{re.sub(r'[^A-Za-z0-9_.-]+', '_', model)}"
+
+
+def model_queue(redis: Redis, settings: Settings, model: str) -> Queue:
+    return Queue(queue_name(settings, model), connection=redis)
+
+
+def model_queues(redis: Redis, settings: Settings) -> list[Queue]:
+    return [model_queue(redis, settings, model) for model in settings.offered_models]
 
 
 def enqueue_transcription(

@@ -25,6 +25,7 @@ from jobs.queues import (
     connect_redis,
     enqueue_transcription,
     live_workers,
+    model_queue,
     previous_run_active,
     queue_position,
     redis_lock,
@@ -58,7 +59,6 @@ def reconcile(settings: Settings | None = None, redis: Redis | None = None) -> R
     with redis_lock(redis, LOCK_KEY, LOCK_SECONDS) as acquired:
         report = ReconcileReport(skipped=not acquired)
         if acquired:
-            queue = Queue(settings.QUEUE_NAME, connection=redis)
             cutoff = datetime.now(UTC) - timedelta(seconds=settings.RECONCILE_GRACE_SECONDS)
             # Tasks some live worker reports as its current one; any other `processing` task
             # lost its run (the worker died, or moved on after failing to record it).
@@ -67,10 +67,11 @@ def reconcile(settings: Settings | None = None, redis: Redis | None = None) -> R
                 running.update(worker.tasks)
                 if worker.current_task:
                     running.add(worker.current_task)
-            for task_id in _task_ids(settings, TaskStatus.PROCESSING, cutoff):
+            for task_id, model in _tasks(settings, TaskStatus.PROCESSING, cutoff):
                 if str(task_id) not in running:
-                    recover_task(settings, queue, task_id, report)
-            for task_id in _task_ids(settings, TaskStatus.QUEUED, cutoff):
+                    recover_task(settings, model_queue(redis, settings, model), task_id, report)
+            for task_id, model in _tasks(settings, TaskStatus.QUEUED, cutoff):
+                queue = model_queue(redis, settings, model)
                 if queue_position(queue, task_id) is None and not previous_run_active(
                     queue, task_id
                 ):
@@ -119,11 +120,17 @@ def release_lost_run(settings: Settings, task_id: uuid.UUID) -> TaskStatus | Non
     return TaskStatus.QUEUED
 
 
-def _task_ids(settings: Settings, status: TaskStatus, older_than: datetime) -> list[uuid.UUID]:
+def _tasks(
+    settings: Settings, status: TaskStatus, older_than: datetime
+) -> list[tuple[uuid.UUID, str]]:
+    """(id, model) of the tasks in `status` since before `older_than`."""
     # Started (processing) or created (queued) before the cutoff: the API commits a row a
     # moment before it enqueues, and a worker claims a moment before its first heartbeat.
     moment = Task.started_at if status == TaskStatus.PROCESSING else Task.created_at
     with session_scope(settings.DATABASE_URL) as session:
-        return list(session.scalars(
-            select(Task.id).where(Task.status == status, moment < older_than).order_by(Task.seq)
-        ))  # fmt: skip
+        rows = session.execute(
+            select(Task.id, Task.model)
+            .where(Task.status == status, moment < older_than)
+            .order_by(Task.seq)
+        )
+        return [(task_id, model) for task_id, model in rows]

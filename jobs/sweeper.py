@@ -12,12 +12,11 @@ from datetime import UTC, datetime, timedelta
 
 from loguru import logger
 from redis import Redis
-from rq import Queue
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from app.config import Settings, get_settings
-from jobs.queues import connect_redis, redis_lock, remove_job
+from jobs.queues import connect_redis, model_queues, redis_lock, remove_job
 from models import Task
 from models.db import session_scope
 from models.task import FINAL_STATUSES
@@ -82,7 +81,7 @@ class Sweeper:
     def __init__(self, settings: Settings, storage: Storage, redis: Redis, dry_run: bool):
         self.settings = settings
         self.storage = storage
-        self.queue = Queue(settings.QUEUE_NAME, connection=redis)
+        self.queues = model_queues(redis, settings)
         self.dry_run = dry_run
         self.now = datetime.now(UTC)
         self.report = SweepReport(dry_run)
@@ -111,7 +110,8 @@ class Sweeper:
                 if not self.dry_run:
                     session.delete(task)
             if not self.dry_run:
-                remove_job(self.queue, task_id)
+                for queue in self.queues:
+                    remove_job(queue, task_id)
             logger.info("sweep: task {} {}deleted (older than TRANSCRIPT_MAX_AGE)", task_id,
                         "would be " if self.dry_run else "")  # fmt: skip
 

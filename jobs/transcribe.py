@@ -119,6 +119,13 @@ def claim_task(settings: Settings, task_id: uuid.UUID, worker_name: str) -> Clai
             task.status, task.error = TaskStatus.FAILED, "audio file is no longer stored"
             task.finished_at = datetime.now(UTC)
             return None
+        if task.model != settings.worker_model:
+            # Only a misconfiguration gets here (queues are per model): say which.
+            task.status, task.finished_at = TaskStatus.FAILED, datetime.now(UTC)
+            task.error = (f"reached a worker serving {settings.worker_model} instead of "
+                          f"{task.model}: check WHISPER_MODEL / WHISPER_MODELS on every "
+                          "process, then retry")  # fmt: skip
+            return None
         task.status = TaskStatus.PROCESSING
         task.started_at = datetime.now(UTC)
         task.attempts += 1

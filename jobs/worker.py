@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from loguru import logger
-from rq import Queue, SimpleWorker
+from rq import SimpleWorker
 
 from app.config import Settings, configure_logging, get_settings
 from jobs import engine, inflight, shutdown
 from jobs.queues import (
     WorkerInfo,
     connect_redis,
+    model_queue,
     remove_worker_heartbeat,
     write_worker_heartbeat,
 )
@@ -125,12 +126,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Run a transcription worker.")
     parser.add_argument("--burst", action="store_true", help="exit once the queue is empty")
     parser.add_argument("--name", help="worker name (default: host.pid)")
+    parser.add_argument("--model", help="the model to load and serve (default: WORKER_MODEL, "
+                        "else WHISPER_MODEL); one of WHISPER_MODELS")  # fmt: skip
     args = parser.parse_args(argv)
+    if args.model:
+        os.environ["WORKER_MODEL"] = args.model  # also for anything reading the settings later
+        get_settings.cache_clear()
 
     settings = get_settings()
+    if settings.worker_model not in settings.offered_models:
+        logger.error("worker: cannot start: model {!r} is not offered (WHISPER_MODELS: {})",
+                     settings.worker_model, ", ".join(settings.offered_models))  # fmt: skip
+        return 2
     configure_logging(settings, "worker", capture_stdlib=True)
     redis = connect_redis(settings.REDIS_URL)
-    queue = Queue(settings.QUEUE_NAME, connection=redis)
+    queue = model_queue(redis, settings, settings.worker_model)
     worker = TranscriptionWorker(
         [queue], connection=redis, name=args.name or f"{socket.gethostname()}.{os.getpid()}"
     )

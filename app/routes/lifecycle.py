@@ -20,7 +20,7 @@ from app.errors import (
 )
 from app.schemas import TaskPublic, TaskQueued
 from app.views import get_task_or_404, queued_response, task_public
-from jobs.queues import live_workers, previous_run_active, remove_job
+from jobs.queues import live_workers, model_queue, previous_run_active, remove_job
 from models import Task, TaskStatus
 
 router = APIRouter(
@@ -54,7 +54,7 @@ def retry_task(
         raise Conflict("the task is done; pass force=true to transcribe it again")
     if task.audio_key is None or not storage.exists(task.audio_key):
         raise AudioGone("the recording was removed by retention; upload it again")
-    if previous_run_active(queue, task.id):
+    if previous_run_active(model_queue(redis, settings, task.model), task.id):
         raise Conflict("the worker is still finishing the previous run; retry in a moment")
     task.error = None
     task.progress = 0
@@ -76,7 +76,8 @@ def cancel_task(
     if task.status in ACTIVE:
         stop(task)
         session.commit()
-        if not remove_job(queue, task.id, only_if_waiting=True):
+        own_queue = model_queue(queue.connection, request.app.state.settings, task.model)
+        if not remove_job(own_queue, task.id, only_if_waiting=True):
             logger.info("task {}: canceled while processing; the worker stops at its next "
                         "segment", task_id)  # fmt: skip
     return task_public(task, request)
@@ -84,18 +85,18 @@ def cancel_task(
 
 @router.delete("/task/{task_id}", status_code=204, responses=responses(TaskNotFound))
 def delete_task(
-    task_id: uuid.UUID, session: SessionDep, queue: QueueDep, redis: RedisDep,
-    storage: StorageDep, caller: SubmitCaller,
+    task_id: uuid.UUID, session: SessionDep, redis: RedisDep, storage: StorageDep,
+    settings: SettingsDep, caller: SubmitCaller,
 ) -> Response:  # fmt: skip
     """Delete a task with its transcript, its recording and its queue entry (cancels first)."""
     task = get_task_or_404(session, task_id, caller, for_update=True)
-    audio_key = task.audio_key
+    audio_key, own_queue = task.audio_key, model_queue(redis, settings, task.model)
     session.delete(task)
     session.commit()
     # A worker running the task sees the row vanish at its next segment, stops, and has RQ
     # drop the job record itself; any other job record goes now.
     if not any(w.current_task == str(task_id) for w in live_workers(redis)):
-        remove_job(queue, task_id)
+        remove_job(own_queue, task_id)
     if audio_key is not None:
         storage.delete(audio_key)
     logger.info("task {}: deleted", task_id)

@@ -11,7 +11,7 @@ from app.errors import VALIDATION_RESPONSES
 from app.estimates import estimated_wait
 from app.schemas import QueueStatus, RtfStats, Stats
 from app.views import worker_public
-from jobs.queues import live_workers, queue_counts, workers_serving
+from jobs.queues import live_workers, model_queues, queue_counts
 from models import Task, TaskStatus
 
 router = APIRouter(tags=["operations"], responses=VALIDATION_RESPONSES, route_class=ReleasingRoute)
@@ -23,14 +23,15 @@ def read_queue_status(
     caller: AdminCaller,
 ) -> QueueStatus:  # fmt: skip
     """Jobs waiting, running and failed, and the workers serving them."""
-    counts = queue_counts(queue)
+    counts = [queue_counts(q) for q in model_queues(queue.connection, settings)]
+    names = {q.name for q in model_queues(queue.connection, settings)}
     # Live heartbeats, not RQ's worker registry: a killed worker stays listed there for
     # minutes (RQ refreshes its key only between jobs).
-    workers = workers_serving(redis, settings.QUEUE_NAME)
+    workers = [w for w in live_workers(redis) if names & set(w.queues)]
     return QueueStatus(
-        queued=counts.queued,
-        processing=counts.processing,
-        failed=counts.failed,
+        queued=sum(c.queued for c in counts),
+        processing=sum(c.processing for c in counts),
+        failed=sum(c.failed for c in counts),
         workers=len(workers),
         workers_busy=sum(w.state == "busy" for w in workers),
         estimated_wait=estimated_wait(session, len(workers)),

@@ -3,8 +3,7 @@
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 from loguru import logger
 from sqlalchemy.orm import Session
 
@@ -23,11 +22,12 @@ from app.errors import (
     responses,
 )
 from app.limits import enforce_key_limits
+from app.model_choice import MODEL_DOC, check_model_supports, choose_model
 from app.routes.exports import EXPORT_RESPONSES, ResultQuery, export_response
 from app.schemas import TaskOptions, TaskPublic, TaskQueued, task_options_form
 from app.uploads import store_upload
 from app.views import get_task_or_404, queued_response, task_public
-from jobs.queues import live_workers, queue_position
+from jobs.queues import live_workers, model_queue, queue_position
 from models import Task, TaskStatus
 from models.task import RECORDING_SEQ
 
@@ -53,6 +53,8 @@ def submit_task(
     request: Request,
     audio: Annotated[UploadFile, File(description="The recording: audio or video file.")],
     options: Annotated[TaskOptions, Depends(task_options_form)],
+    model_name: Annotated[str | None, Form(alias="model", description=MODEL_DOC)] = None,
+    *,
     session: SessionDep,
     queue: QueueDep,
     redis: RedisDep,
@@ -66,7 +68,8 @@ def submit_task(
             "no worker is running, and this server refuses work it cannot start "
             "(REJECT_WHEN_NO_WORKERS=true); try again when a worker is up"
         )
-    check_model_supports(settings.WHISPER_MODEL, options)
+    model = choose_model(settings, model_name)
+    check_model_supports(model, options)
     enforce_key_limits(session, redis, caller, settings)
     task_id = uuid.uuid4()
     seq = draw_recording_seq(session)
@@ -81,7 +84,7 @@ def submit_task(
         size_bytes=stored.size_bytes,
         sha256=stored.sha256,
         duration_seconds=stored.media.duration_seconds,
-        model=settings.WHISPER_MODEL,
+        model=model,
         api_key_id=caller.key_id,
         **options.model_dump(exclude={"beam_size"}),
         beam_size=options.beam_size or settings.WHISPER_DEFAULT_BEAM_SIZE,
@@ -113,28 +116,9 @@ def read_result(
         return export_response(task, export.format, export)
     public = task_public(task, request)
     if task.status == TaskStatus.QUEUED:
-        public.position = queue_position(queue, task.id)
+        own_queue = model_queue(queue.connection, request.app.state.settings, task.model)
+        public.position = queue_position(own_queue, task.id)
     return public
-
-
-def check_model_supports(model: str, options: TaskOptions) -> None:
-    """An English-only model (`*.en`) cannot transcribe another language or translate: say
-    so rather than have faster-whisper quietly transcribe as English."""
-    if not model.rstrip("/").endswith(".en"):
-        return
-    problems = []
-    if options.language not in (None, "en"):
-        problems.append(("language", options.language, f"{model} is an English-only model: "
-                         "it transcribes English only; use `en` or `auto`, or a multilingual "
-                         "model"))  # fmt: skip
-    if options.task == "translate":
-        problems.append(("task", options.task, f"{model} is an English-only model: it cannot "
-                         "translate; use a multilingual model"))  # fmt: skip
-    if problems:
-        raise RequestValidationError([
-            {"type": "value_error", "loc": ("body", field), "msg": message, "input": value}
-            for field, value, message in problems
-        ])  # fmt: skip
 
 
 def draw_recording_seq(session: Session) -> int:
