@@ -98,6 +98,12 @@ class Conflict(AppError):
     error = "conflict"
 
 
+class TranscriptNotReady(Conflict):
+    """An export asked of a task that is not done; `status` says where it stands."""
+
+    error = "transcript not ready"
+
+
 class AudioGone(AppError):
     status_code = 410
     error = "audio no longer stored"

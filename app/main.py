@@ -12,7 +12,7 @@ from app.dashboard import dashboard_asgi
 from app.deps import ReleasingRoute
 from app.errors import install_error_handlers
 from app.metrics import install_metrics
-from app.routes import audio, health, history, lifecycle, queue, tasks
+from app.routes import audio, exports, health, history, lifecycle, queue, tasks
 from app.uploads import UploadLimitMiddleware
 from jobs.queues import connect_redis
 from storage import get_storage
@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "X-API-Key", "Content-Type", "Range"],
         )  # fmt: skip
 
-    for routes in (tasks, lifecycle, history, audio, queue):
+    for routes in (tasks, exports, lifecycle, history, audio, queue):
         app.include_router(routes.router, prefix=API_PREFIX)
     app.mount("/rq", dashboard_asgi(settings))
     app.include_router(health.router)

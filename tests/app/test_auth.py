@@ -81,6 +81,8 @@ def test_a_key_cannot_touch_another_keys_task(secured, settings):
     task_b = upload(secured, key_b).json()["task_id"]
     attempts = {
         "read": ("GET", f"/api/v1/asr/result/{task_b}"),
+        "read as srt": ("GET", f"/api/v1/asr/result/{task_b}?format=srt"),
+        "export": ("GET", f"/api/v1/asr/export/{task_b}/vtt"),
         "download": ("GET", f"/api/v1/asr/audio/{task_b}"),
         "retry": ("POST", f"/api/v1/asr/retry/{task_b}"),
         "cancel": ("POST", f"/api/v1/asr/cancel/{task_b}"),
@@ -95,6 +97,9 @@ def test_a_key_cannot_touch_another_keys_task(secured, settings):
     own = secured.get("/api/v1/asr/history", headers=bearer(key_b)).json()
     assert [r["task_id"] for r in own["records"]] == [task_b]
     assert secured.get(f"/api/v1/asr/result/{task_b}", headers=bearer(key_b)).status_code == 200
+    # Its owner learns the state (not done yet); the other key learned nothing above.
+    own_export = secured.get(f"/api/v1/asr/export/{task_b}/vtt", headers=bearer(key_b))
+    assert own_export.status_code == 409 and own_export.json()["status"] == "queued"
     admin = new_key(settings, "ops", [Scope.ADMIN])
     assert secured.get(f"/api/v1/asr/result/{task_b}", headers=bearer(admin)).status_code == 200
     assert secured.get("/api/v1/asr/history", headers=bearer(admin)).json()["total"] == 1
