@@ -12,12 +12,13 @@ from app.dashboard import dashboard_asgi
 from app.deps import ReleasingRoute
 from app.errors import install_error_handlers
 from app.metrics import install_metrics
-from app.routes import audio, exports, health, history, lifecycle, queue, tasks
+from app.routes import audio, exports, health, history, lifecycle, openai_api, queue, tasks
 from app.uploads import UploadLimitMiddleware
 from jobs.queues import connect_redis
 from storage import get_storage
 
 API_PREFIX = "/api/v1"
+OPENAI_UPLOAD_PATHS = ("/v1/audio/transcriptions", "/v1/audio/translations")
 DESCRIPTION = """
 Upload audio or video, get a task id at once, fetch the transcript when a worker has
 produced it. Errors are JSON: `{"error": "...", "detail": "..."}`.
@@ -40,7 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         UploadLimitMiddleware,
         max_bytes=settings.max_upload_bytes,
-        paths=(f"{API_PREFIX}/asr/submit",),
+        paths=(f"{API_PREFIX}/asr/submit", *OPENAI_UPLOAD_PATHS),
     )
     app.add_middleware(AccessLog)
     if settings.CORS_ORIGINS:
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     for routes in (tasks, exports, lifecycle, history, audio, queue):
         app.include_router(routes.router, prefix=API_PREFIX)
+    app.include_router(openai_api.router)  # /v1/audio/..., where OpenAI's SDKs look
     app.mount("/rq", dashboard_asgi(settings))
     app.include_router(health.router)
     app.include_router(health.router, prefix=API_PREFIX, include_in_schema=False)

@@ -8,7 +8,10 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 from alembic.config import Config
@@ -22,6 +25,7 @@ from app.main import create_app
 from jobs.queues import live_workers
 from models.db import get_engine
 from tests.helpers import ROOT, wait_for
+from tests.test_procfile import free_port
 
 TEST_DATABASE_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/asr_test"
@@ -141,3 +145,36 @@ def live_worker(settings: Settings, redis: Redis) -> Iterator[subprocess.Popen[s
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+@contextmanager
+def uvicorn_server(log: Path, **env: str) -> Iterator[str]:
+    """The API under uvicorn on a free port, as operators run it; yields its base URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            return httpx.get(f"{url}/health", timeout=1).status_code in (200, 503)
+        except httpx.HTTPError:
+            return False
+
+    with log.open("w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
+             "--host", "127.0.0.1", "--port", str(port)],
+            cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=stderr,
+        )  # fmt: skip
+        try:
+            wait_for(answers, timeout=30, message="uvicorn")
+            yield url
+        finally:
+            process.terminate()
+            process.wait(timeout=15)
+
+
+@pytest.fixture
+def api_server(settings: Settings, tmp_path: Path) -> Iterator[str]:
+    """The API under uvicorn with API keys on."""
+    with uvicorn_server(tmp_path / "web.log", AUTH_ENABLED="true") as url:
+        yield url

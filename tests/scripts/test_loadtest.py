@@ -1,48 +1,17 @@
 """scripts/loadtest.py against a real uvicorn and a real worker: a short run writes a report
 of real numbers; an unreachable server or a refused key ends in one sentence."""
 
-import os
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 
-import httpx
 import pytest
 
-from app.config import Settings
 from models import Scope
 from models.api_key import create_key
 from models.db import session_scope
-from tests.helpers import ROOT, wait_for
+from tests.helpers import ROOT
 from tests.test_procfile import free_port
-
-
-@pytest.fixture
-def api_server(settings: Settings, tmp_path: Path) -> Iterator[str]:
-    """The API under uvicorn with API keys on, as operators run it."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
-         "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, env={**os.environ, "AUTH_ENABLED": "true"},
-        stdout=subprocess.DEVNULL, stderr=(tmp_path / "web.log").open("w"),
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-
-    def answers() -> bool:
-        try:
-            return httpx.get(f"{url}/health", timeout=1).status_code in (200, 503)
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_for(answers, timeout=30, message="uvicorn")
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
 
 
 def loadtest(*args: str) -> subprocess.CompletedProcess[str]:
