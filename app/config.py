@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     BATCH_PACKING: bool = False
 
     MAX_UPLOAD_MB: int = Field(default=500, ge=1)
+    # The OpenAI-compatible routes wait this long for the transcript, then answer 202 with
+    # the task id (a reverse proxy in front needs a longer read timeout).
+    OPENAI_WAIT_SECONDS: float = Field(default=300, ge=0, le=3600)
     # Hard limit for one transcription; checked between segments as well as by RQ.
     JOB_TIMEOUT_SECONDS: int = Field(default=3600, ge=10)
     QUEUE_NAME: str = DEFAULT_QUEUE_NAME

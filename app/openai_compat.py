@@ -9,8 +9,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-# How long a request waits for its transcript before answering 202 with the task id.
-DEFAULT_OPENAI_WAIT_SECONDS = 300.0
 # OpenAI's only transcription model name that Whisper clients send; it means our default.
 OPENAI_WHISPER_MODEL = "whisper-1"
 # The `created` of every listed model: ours have no meaningful date.

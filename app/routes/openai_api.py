@@ -23,7 +23,6 @@ from app.deps import QueueDep, RedisDep, SessionDep, SettingsDep, StorageDep
 from app.errors import AppError, BadRequest, Conflict
 from app.exports import MEDIA_TYPES, to_srt, to_vtt
 from app.openai_compat import (
-    DEFAULT_OPENAI_WAIT_SECONDS,
     OPENAI_WHISPER_MODEL,
     OpenAIAccepted,
     OpenAIModel,
@@ -59,9 +58,9 @@ class ModelNotFound(AppError):
     error = "model not found"
 
 
-def openai_wait_seconds() -> float:
+def openai_wait_seconds(settings: SettingsDep) -> float:
     """How long a request waits for its transcript (a dependency, so tests can shorten it)."""
-    return DEFAULT_OPENAI_WAIT_SECONDS
+    return settings.OPENAI_WAIT_SECONDS
 
 
 class SubmitDeps:
