@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     # true: submit answers 503 while no worker is alive. false: it accepts the task and says
     # so in a `warning`; the task waits for a worker.
     REJECT_WHEN_NO_WORKERS: bool = False
+    # true: a submit whose audio (sha256), options and model equal a `done` task of the same
+    # caller gets that task back at once (200, `Deduplicated: true`); nothing is queued.
+    DEDUPE: bool = False
 
     # Retention, applied by the sweeper (jobs/sweeper.py) every SWEEP_INTERVAL_SECONDS. Only
     # recordings of ended tasks are removed; their transcripts stay unless TRANSCRIPT_MAX_AGE.

@@ -2,7 +2,7 @@
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Form
 from fastapi.exceptions import RequestValidationError
@@ -216,6 +216,17 @@ class TaskPublic(BaseModel):
     retry_url: str | None = Field(
         default=None, description="Failed or canceled: POST here to queue it again."
     )
+    metadata: dict[str, Any] | None = Field(
+        default=None, description="The JSON object submitted as `metadata`, as it was sent."
+    )
+
+
+class TaskExisting(TaskPublic):
+    """Answer (200) to a submit that matched an existing task: a repeated Idempotency-Key
+    (header `Idempotent-Replayed: true`) or, with DEDUPE=true, a finished twin
+    (`Deduplicated: true`). Its current status, whatever it is."""
+
+    result_url: str = Field(description="Poll this for status and, once done, the transcript.")
 
 
 class WorkerPublic(BaseModel):

@@ -2,7 +2,7 @@
 
 import uuid
 
-from fastapi import Request
+from fastapi import Request, Response
 from loguru import logger
 from redis import Redis
 from redis.exceptions import RedisError
@@ -15,6 +15,7 @@ from app.errors import TaskNotFound
 from app.estimates import estimated_wait
 from app.schemas import (
     HistoryRecord,
+    TaskExisting,
     TaskOptions,
     TaskPublic,
     TaskQueued,
@@ -74,6 +75,7 @@ def task_public(task: Task, request: Request) -> TaskPublic:
         duration=task.duration_seconds,
         timings=task_timings(task),
         audio_url=audio_url(task, request),
+        metadata=task.client_metadata,
     )
     if status == TaskStatus.PROCESSING:
         public.progress = task.progress
@@ -87,6 +89,18 @@ def task_public(task: Task, request: Request) -> TaskPublic:
     if status in (TaskStatus.FAILED, TaskStatus.CANCELED):
         public.retry_url = str(request.url_for("retry_task", task_id=task.id))
     return public
+
+
+def existing_response(
+    request: Request, response: Response, task: Task, header: str
+) -> TaskExisting:
+    """The answer to a submit that matched `task`: 200, and `header` says why."""
+    response.status_code = 200
+    response.headers[header] = "true"
+    return TaskExisting(
+        **task_public(task, request).model_dump(),
+        result_url=str(request.url_for("read_result", task_id=task.id)),
+    )
 
 
 def history_record(task: Task, request: Request) -> HistoryRecord:

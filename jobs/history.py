@@ -25,6 +25,7 @@ def history_line(task: Task) -> dict[str, Any]:
         "model": task.model,
         "language": task.detected_language,
         "rtf": task.rtf,
+        "metadata": task.client_metadata,
     }
 
 

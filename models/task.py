@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
@@ -55,6 +56,16 @@ class Task(Base):
         CheckConstraint("task IN ('transcribe', 'translate')", name="task"),
         CheckConstraint("progress BETWEEN 0 AND 100", name="progress"),
         Index("ix_task_status_created_at", "status", "created_at"),
+        # One task per caller and Idempotency-Key. NULLS NOT DISTINCT (Postgres 15): with
+        # auth off every caller is the same null key, and a repeated key must still collide.
+        Index(
+            "uq_task_api_key_id_idempotency_key",
+            "api_key_id",
+            "idempotency_key",
+            unique=True,
+            postgresql_nulls_not_distinct=True,
+            postgresql_where=text("idempotency_key IS NOT NULL"),
+        ),
     )
 
     # Also the RQ job id.
@@ -95,6 +106,12 @@ class Task(Base):
     vad_min_silence_ms: Mapped[int | None] = mapped_column(Integer)
     vad_speech_pad_ms: Mapped[int | None] = mapped_column(Integer)
     model: Mapped[str] = mapped_column(String(255))
+
+    # The client's own JSON object (chat and message ids, ...), echoed as `metadata`; the
+    # attribute is not named `metadata`, which SQLAlchemy reserves.
+    client_metadata: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # The submit's Idempotency-Key header: a repeat from the same caller gets this task back.
+    idempotency_key: Mapped[str | None] = mapped_column(String(255))
 
     # The result.
     detected_language: Mapped[str | None] = mapped_column(String(16))

@@ -196,7 +196,7 @@ async def transcribe(
     queued = await run_in_threadpool(functools.partial(
         submit_task, request=request, audio=file, options=options, model_name=model,
         session=deps.session, queue=deps.queue, redis=deps.redis, storage=deps.storage,
-        settings=deps.settings, caller=deps.caller,
+        settings=deps.settings, caller=deps.caller, response=Response(),
     ))  # fmt: skip
     await wait_until_ended(request, deps.session, queued.task_id, deps.wait_seconds)
     task = await run_in_threadpool(reload_task, deps.session, queued.task_id, deps.caller)

@@ -1,13 +1,14 @@
 """Submitting recordings and reading results."""
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Response, UploadFile
 from loguru import logger
 from sqlalchemy.orm import Session
 
 from app.auth import ReadCaller, SubmitCaller
+from app.client_metadata import metadata_form
 from app.deps import QueueDep, RedisDep, ReleasingRoute, SessionDep, SettingsDep, StorageDep
 from app.dispatch import dispatch
 from app.errors import (
@@ -23,13 +24,35 @@ from app.errors import (
 )
 from app.limits import enforce_key_limits
 from app.model_choice import MODEL_DOC, check_model_supports, choose_model
+from app.reuse import (
+    DEDUPE_HEADER,
+    REPLAY_HEADER,
+    commit_new_task,
+    find_by_idempotency_key,
+    find_finished_twin,
+)
 from app.routes.exports import EXPORT_RESPONSES, ResultQuery, export_response
-from app.schemas import TaskOptions, TaskPublic, TaskQueued, task_options_form
-from app.uploads import store_upload
-from app.views import get_task_or_404, queued_response, task_public
+from app.schemas import TaskExisting, TaskOptions, TaskPublic, TaskQueued, task_options_form
+from app.uploads import StoredUpload, store_upload
+from app.views import existing_response, get_task_or_404, queued_response, task_public
 from jobs.queues import live_workers, model_queue, queue_position
 from models import Task, TaskStatus
 from models.task import RECORDING_SEQ
+
+IDEMPOTENCY_KEY_DOC = (
+    "1-255 printable ASCII characters. A repeated key from the same caller returns the task "
+    "it first created (200, `Idempotent-Replayed: true`) and stores nothing: the key stands "
+    "for the request, so a different file or options under a used key still get the "
+    "original task."
+)
+
+EXISTING_RESPONSE: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": TaskExisting,
+        "description": "An existing task: a replayed Idempotency-Key, or with DEDUPE=true a "
+        "finished task of the same audio, options and model.",
+    }
+}
 
 router = APIRouter(
     prefix="/asr", tags=["tasks"], responses=VALIDATION_RESPONSES, route_class=ReleasingRoute
@@ -39,7 +62,8 @@ router = APIRouter(
 @router.post(
     "/submit",
     status_code=202,
-    responses=responses(
+    responses=EXISTING_RESPONSE
+    | responses(
         BadRequest,
         Unauthorized,
         Forbidden,
@@ -61,8 +85,25 @@ def submit_task(
     storage: StorageDep,
     settings: SettingsDep,
     caller: SubmitCaller,
-) -> TaskQueued:
+    response: Response,
+    client_metadata: Annotated[dict[str, Any] | None, Depends(metadata_form)] = None,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=255,
+            pattern=r"^[\x20-\x7e]+$",
+            description=IDEMPOTENCY_KEY_DOC,
+        ),
+    ] = None,
+) -> TaskQueued | TaskExisting:
     """Upload a recording; answers at once with a task id while a worker transcribes it."""
+    if idempotency_key is not None:
+        existing = find_by_idempotency_key(session, caller, idempotency_key)
+        if existing is not None:
+            logger.info("task {}: replayed for a repeated Idempotency-Key", existing.id)
+            return existing_response(request, response, existing, REPLAY_HEADER)
     if settings.REJECT_WHEN_NO_WORKERS and not live_workers(redis):
         raise ServiceUnavailable(
             "no worker is running, and this server refuses work it cannot start "
@@ -76,25 +117,18 @@ def submit_task(
     stored = store_upload(audio, storage, task_id, seq, settings.max_upload_bytes,
                           settings.MAX_AUDIO_SECONDS)  # fmt: skip
     task = Task(
-        id=task_id,
-        seq=seq,
-        filename=stored.filename,
-        audio_key=stored.key,
-        content_type=stored.media.content_type,
-        size_bytes=stored.size_bytes,
-        sha256=stored.sha256,
-        duration_seconds=stored.media.duration_seconds,
-        model=model,
-        api_key_id=caller.key_id,
-        **options.model_dump(exclude={"beam_size"}),
+        id=task_id, seq=seq, model=model, api_key_id=caller.key_id,
+        **upload_columns(stored), client_metadata=client_metadata,
+        idempotency_key=idempotency_key, **options.model_dump(exclude={"beam_size"}),
         beam_size=options.beam_size or settings.WHISPER_DEFAULT_BEAM_SIZE,
-    )
-    session.add(task)
-    try:
-        session.commit()
-    except BaseException:
-        storage.delete(stored.key)  # no row refers to it: keep no orphan file
-        raise
+    )  # fmt: skip
+    if settings.DEDUPE and (twin := find_finished_twin(session, caller, task)) is not None:
+        storage.delete(stored.key)
+        logger.info("task {}: returned again for identical audio and options", twin.id)
+        return existing_response(request, response, twin, DEDUPE_HEADER)
+    saved = commit_new_task(session, storage, task, caller)
+    if saved is not task:  # a concurrent submit with the same Idempotency-Key won
+        return existing_response(request, response, saved, REPLAY_HEADER)
     dispatch(session, queue, task, settings)
     logger.info(
         "task {}: queued {} ({}, {} bytes, {} s)",
@@ -119,6 +153,18 @@ def read_result(
         own_queue = model_queue(queue.connection, request.app.state.settings, task.model)
         public.position = queue_position(own_queue, task.id)
     return public
+
+
+def upload_columns(stored: StoredUpload) -> dict[str, Any]:
+    """The task columns that describe the stored recording."""
+    return {
+        "filename": stored.filename,
+        "audio_key": stored.key,
+        "content_type": stored.media.content_type,
+        "size_bytes": stored.size_bytes,
+        "sha256": stored.sha256,
+        "duration_seconds": stored.media.duration_seconds,
+    }
 
 
 def draw_recording_seq(session: Session) -> int:

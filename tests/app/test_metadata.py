@@ -1,0 +1,54 @@
+"""Client metadata: a JSON object stored with the task, echoed in the result and history."""
+
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from models import Task
+from models.db import session_scope
+from tests.app.test_submit import history_lines, result, submit
+from tests.helpers import audio_file
+
+CHAT = {"chat_id": 1, "message_id": 2, "from": {"name": "Zoë"}}
+
+
+def test_metadata_is_echoed_in_the_result_and_the_history_line(client, run_worker, settings):
+    response = submit(client, audio_file("jfk.flac"), metadata=json.dumps(CHAT))
+    assert response.status_code == 202, response.text
+    task_id = response.json()["task_id"]
+    assert result(client, task_id)["metadata"] == CHAT
+
+    run_worker()
+
+    done = result(client, task_id)
+    assert done["status"] == "done" and done["metadata"] == CHAT
+    [line] = history_lines(settings)
+    assert line["task_id"] == task_id and line["metadata"] == CHAT
+
+
+def test_a_task_without_metadata_echoes_null(client):
+    task_id = submit(client, audio_file("jfk.flac")).json()["task_id"]
+    assert result(client, task_id)["metadata"] is None
+
+
+@pytest.mark.parametrize(
+    ("value", "says"),
+    [
+        ("[1, 2]", "JSON object, not a list"),
+        ('"chat"', "JSON object, not a str"),
+        ("{chat_id: 1}", "not valid JSON"),
+        ('{"x": NaN}', "not valid JSON"),
+        ('{"x": "a\\u0000b"}', "NUL"),
+        (json.dumps({"note": "x" * 4096}), "at most 4096 bytes"),
+    ],
+)
+def test_invalid_metadata_is_422_naming_the_field(client, settings, value, says):
+    response = submit(client, audio_file("jfk.flac"), metadata=value)
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "metadata"]
+    assert "metadata" in error["msg"] and says in error["msg"]
+    with session_scope(settings.DATABASE_URL) as session:
+        assert session.scalar(select(func.count()).select_from(Task)) == 0
+    assert not any(settings.recordings_path.glob("*"))
