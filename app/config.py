@@ -134,6 +134,29 @@ class Settings(BaseSettings):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
 
+    # Webhooks (a task's `callback_url`, signed with its `callback_secret` or this one). A
+    # submit with a callback_url but no secret, and no WEBHOOK_SECRET, is refused.
+    WEBHOOK_SECRET: SecretStr | None = None
+    # true: callbacks may go to loopback/private/link-local addresses (tests, a trusted LAN).
+    WEBHOOK_ALLOW_PRIVATE: bool = False
+    # Seconds to wait before each retry of a delivery that did not get a 2xx; one more
+    # attempt than delays (default: 10 attempts over about an hour).
+    WEBHOOK_RETRY_DELAYS: str = "10,30,60,120,300,600,900,900,900"
+    # The server's public URL ("https://asr.example.com") for links in webhook bodies;
+    # empty: the links are paths ("/asr/result/<id>").
+    PUBLIC_BASE_URL: str | None = None
+
+    @field_validator("WEBHOOK_RETRY_DELAYS")
+    @classmethod
+    def check_retry_delays(cls, value: str) -> str:
+        try:
+            delays = [int(part) for part in value.split(",") if part.strip()]
+        except ValueError:
+            raise ValueError("must be comma-separated whole seconds, e.g. 10,30,60") from None
+        if any(delay < 0 for delay in delays):
+            raise ValueError("delays must not be negative")
+        return value
+
     LOG_LEVEL: LogLevel = "INFO"
     LOG_ROTATION: str = "50 MB"
     LOG_RETENTION: str = "14 days"
@@ -161,6 +184,10 @@ class Settings(BaseSettings):
     @property
     def worker_model(self) -> str:
         return self.WORKER_MODEL or self.WHISPER_MODEL
+
+    @property
+    def webhook_retry_delays(self) -> list[int]:
+        return [int(part) for part in self.WEBHOOK_RETRY_DELAYS.split(",") if part.strip()]
 
     @property
     def max_upload_bytes(self) -> int:

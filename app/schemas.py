@@ -188,6 +188,18 @@ class TaskTimings(BaseModel):
     )
 
 
+class WebhookState(BaseModel):
+    """Delivery of the task's webhook (its secret is never shown)."""
+
+    attempts: int = Field(description="POSTs made so far.")
+    last_status: str | None = Field(
+        default=None, description="The last attempt's HTTP status, or what went wrong."
+    )
+    delivered_at: datetime | None = Field(
+        default=None, description="When a 2xx answer was received; null until then."
+    )
+
+
 class TaskPublic(BaseModel):
     """A task as clients see it; fields that do not apply to its status are null."""
 
@@ -218,6 +230,9 @@ class TaskPublic(BaseModel):
     )
     metadata: dict[str, Any] | None = Field(
         default=None, description="The JSON object submitted as `metadata`, as it was sent."
+    )
+    webhook: WebhookState | None = Field(
+        default=None, description="With a `callback_url`: the webhook's delivery state."
     )
 
 

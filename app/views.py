@@ -21,6 +21,7 @@ from app.schemas import (
     TaskQueued,
     TaskTimings,
     TranscriptSegment,
+    WebhookState,
     WorkerPublic,
 )
 from jobs.queues import WorkerInfo, live_workers, model_queue, queue_position
@@ -76,6 +77,7 @@ def task_public(task: Task, request: Request) -> TaskPublic:
         timings=task_timings(task),
         audio_url=audio_url(task, request),
         metadata=task.client_metadata,
+        webhook=webhook_state(task),
     )
     if status == TaskStatus.PROCESSING:
         public.progress = task.progress
@@ -122,6 +124,16 @@ def audio_url(task: Task, request: Request) -> str | None:
     if task.audio_key is None:
         return None
     return str(request.url_for("download_audio", task_id=task.id))
+
+
+def webhook_state(task: Task) -> WebhookState | None:
+    if task.callback_url is None:
+        return None
+    return WebhookState(
+        attempts=task.webhook_attempts or 0,
+        last_status=task.webhook_last_status,
+        delivered_at=task.webhook_delivered_at,
+    )
 
 
 def task_timings(task: Task) -> TaskTimings:

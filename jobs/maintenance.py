@@ -1,5 +1,6 @@
 """The maintenance worker: `python -m jobs.maintenance [--burst]`. Serves the `maintenance`
-queue (the retention sweep) and loads no model, so an ordinary forking RQ worker is fine."""
+queue (the retention sweep, webhook deliveries) and loads no model, so an ordinary forking RQ
+worker is fine, and so is RQ's scheduler beside it (webhook retries use `enqueue_in`)."""
 
 import argparse
 import sys
@@ -7,9 +8,7 @@ import sys
 from rq import Queue, Worker
 
 from app.config import configure_logging, get_settings
-from jobs.queues import connect_redis
-
-MAINTENANCE_QUEUE = "maintenance"
+from jobs.queues import MAINTENANCE_QUEUE, connect_redis
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,7 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings, "maintenance", capture_stdlib=True)
     redis = connect_redis(settings.REDIS_URL)
     worker = Worker([Queue(MAINTENANCE_QUEUE, connection=redis)], connection=redis)
-    worker.work(burst=args.burst)
+    # In burst mode the scheduler moves due jobs to the queue once, at start, then stops.
+    worker.work(burst=args.burst, with_scheduler=True)
     return 0
 
 

@@ -23,6 +23,7 @@ from jobs.checkpoint import TranscriptionTimeout
 from jobs.history import append_history
 from jobs.metrics import record_transcription
 from jobs.queues import connect_redis
+from jobs.webhooks import notify_ended
 from models import Task, TaskStatus
 from models.db import session_scope
 from storage import AudioNotFound
@@ -71,6 +72,8 @@ def finish_done(
         task.rtf = round(elapsed / transcript.duration, 4) if transcript.duration else None
     # After the commit: the history line never describes a state Postgres does not hold.
     append_history(settings.logs_path, task)
+    if task.callback_url is not None:
+        notify_ended(settings, task_id)
     count_transcription(settings, transcript.duration, elapsed)
     logger.info(
         "task {}: done, {} segments, {:.1f} s of audio, rtf {}",
@@ -102,6 +105,8 @@ def finish_failed(
         if elapsed is not None:
             task.processing_seconds = round(elapsed, 3)
     append_history(settings.logs_path, task)
+    if task.callback_url is not None:
+        notify_ended(settings, task_id)
     logger.error("task {}: failed: {}", task_id, reason)
 
 

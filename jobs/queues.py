@@ -29,6 +29,8 @@ JOB_TIMEOUT_MARGIN_SECONDS = 60
 # set naming them, so readers need no SCAN over the keyspace.
 WORKER_KEY_PREFIX = "asr:worker:"
 WORKER_NAMES_KEY = "asr:workers"
+# Model-free jobs (sweeps, reconciliation, webhook deliveries), served by jobs/maintenance.py.
+MAINTENANCE_QUEUE = "maintenance"
 
 
 def connect_redis(redis_url: str, retries: int = 8, socket_timeout: float | None = None) -> Redis:

@@ -121,6 +121,15 @@ class Task(Base):
     segments: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONB)
     error: Mapped[str | None] = mapped_column(Text)
 
+    # Webhook: POSTed (signed) when the task ends. A null secret means WEBHOOK_SECRET; the
+    # secret is never shown in responses or logs.
+    callback_url: Mapped[str | None] = mapped_column(String(2000))
+    callback_secret: Mapped[str | None] = mapped_column(String(255))
+    webhook_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The last attempt's HTTP status ("200") or error text.
+    webhook_last_status: Mapped[str | None] = mapped_column(String(255))
+    webhook_delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
     # Bookkeeping.
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     progress: Mapped[int] = mapped_column(Integer, default=0)

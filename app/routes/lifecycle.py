@@ -21,6 +21,7 @@ from app.errors import (
 from app.schemas import TaskPublic, TaskQueued
 from app.views import get_task_or_404, queued_response, task_public
 from jobs.queues import live_workers, model_queue, previous_run_active, remove_job
+from jobs.webhooks import enqueue_delivery
 from models import Task, TaskStatus
 
 router = APIRouter(
@@ -80,6 +81,8 @@ def cancel_task(
         if not remove_job(own_queue, task.id, only_if_waiting=True):
             logger.info("task {}: canceled while processing; the worker stops at its next "
                         "segment", task_id)  # fmt: skip
+        if task.callback_url is not None:
+            enqueue_delivery(queue.connection, task.id)
     return task_public(task, request)
 
 

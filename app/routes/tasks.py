@@ -8,6 +8,7 @@ from loguru import logger
 from sqlalchemy.orm import Session
 
 from app.auth import ReadCaller, SubmitCaller
+from app.callbacks import CallbackRequest, callback_form
 from app.client_metadata import metadata_form
 from app.deps import QueueDep, RedisDep, ReleasingRoute, SessionDep, SettingsDep, StorageDep
 from app.dispatch import dispatch
@@ -87,6 +88,7 @@ def submit_task(
     caller: SubmitCaller,
     response: Response,
     client_metadata: Annotated[dict[str, Any] | None, Depends(metadata_form)] = None,
+    callback: Annotated[CallbackRequest | None, Depends(callback_form)] = None,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -121,6 +123,7 @@ def submit_task(
         **upload_columns(stored), client_metadata=client_metadata,
         idempotency_key=idempotency_key, **options.model_dump(exclude={"beam_size"}),
         beam_size=options.beam_size or settings.WHISPER_DEFAULT_BEAM_SIZE,
+        callback_url=callback and callback.url, callback_secret=callback and callback.secret,
     )  # fmt: skip
     if settings.DEDUPE and (twin := find_finished_twin(session, caller, task)) is not None:
         storage.delete(stored.key)

@@ -1,0 +1,183 @@
+"""Signed webhooks end to end: a real worker, a real maintenance worker (with RQ's scheduler,
+for the retries) and a receiver on 127.0.0.1 recording what arrives."""
+
+import hashlib
+import hmac
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.main import create_app
+from jobs.outcome import finish_failed
+from models import Task, TaskStatus
+from models.db import session_scope
+from tests.app.test_submit import result, submit
+from tests.helpers import JFK_LINE, ROOT, audio_file, normalize, wait_for
+
+SECRET = "s3cret-for-tests"
+CHAT = {"chat_id": 7, "message_id": 9}
+
+
+def verify(secret: str, headers: dict[str, str], body: bytes, max_age: int = 300) -> bool:
+    """What the README tells a receiver to do."""
+    timestamp = headers["X-ASR-Timestamp"]
+    if abs(time.time() - int(timestamp)) > max_age:
+        return False
+    message = f"{timestamp}.".encode() + body
+    expected = "sha256=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, headers["X-ASR-Signature"])
+
+
+@dataclass
+class Receiver:
+    url: str
+    answers: list[int] = field(default_factory=list)  # statuses to give first, then 200
+    requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
+    state = Receiver(url=f"http://127.0.0.1:{server.server_address[1]}/hook")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            state.requests.append((dict(self.headers.items()), body))
+            self.send_response(state.answers.pop(0) if state.answers else 200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server.RequestHandlerClass = Handler
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def hook_client(settings, monkeypatch) -> Iterator[TestClient]:
+    """An API and worker environment that allow a loopback receiver and retry quickly."""
+    monkeypatch.setenv("WEBHOOK_ALLOW_PRIVATE", "true")
+    monkeypatch.setenv("WEBHOOK_RETRY_DELAYS", "1,1,1")
+    overrides = {"WEBHOOK_ALLOW_PRIVATE": True, "WEBHOOK_RETRY_DELAYS": "1,1,1"}
+    with TestClient(create_app(settings.model_copy(update=overrides))) as client:
+        yield client
+
+
+def run_maintenance_until(condition, timeout: float = 60) -> None:
+    """Burst maintenance workers (each moves due scheduled jobs first) until `condition`."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "webhook not delivered in time"
+        done = subprocess.run(
+            [sys.executable, "-m", "jobs.maintenance", "--burst"], cwd=ROOT,
+            env=os.environ.copy(), capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        time.sleep(0.3)
+
+
+def test_a_done_task_posts_a_signed_webhook(hook_client, run_worker, receiver):
+    response = submit(hook_client, audio_file("jfk.flac"), callback_url=receiver.url,
+                      callback_secret=SECRET, metadata=json.dumps(CHAT))  # fmt: skip
+    assert response.status_code == 202, response.text
+    task_id = response.json()["task_id"]
+    assert result(hook_client, task_id)["webhook"] == {
+        "attempts": 0,
+        "last_status": None,
+        "delivered_at": None,
+    }
+
+    run_worker()
+    run_maintenance_until(lambda: receiver.requests)
+
+    [(headers, body)] = receiver.requests
+    assert verify(SECRET, headers, body)
+    assert not verify("another secret", headers, body)
+    payload = json.loads(body)
+    assert payload["task_id"] == task_id and payload["status"] == "done"
+    assert JFK_LINE in normalize(payload["text"])
+    assert payload["metadata"] == CHAT and payload["language"] == "en"
+    assert payload["links"] == {
+        "result": f"/api/v1/asr/result/{task_id}",
+        "audio": f"/api/v1/asr/audio/{task_id}",
+    }
+    shown = result(hook_client, task_id)
+    assert shown["webhook"]["attempts"] == 1 and shown["webhook"]["last_status"] == "200"
+    assert SECRET not in json.dumps(shown)
+
+
+def test_a_failing_receiver_gets_the_webhook_on_the_fourth_attempt(hook_client, settings, receiver):
+    receiver.answers = [500, 500, 500]
+    task_id = processing_task(settings, receiver.url)
+    finish_failed(settings, task_id, "could not decode audio: test")
+
+    run_maintenance_until(lambda: len(receiver.requests) == 4)
+
+    assert all(verify(SECRET, headers, body) for headers, body in receiver.requests)
+    assert json.loads(receiver.requests[-1][1])["error"] == "could not decode audio: test"
+    webhook = wait_for(lambda: delivered(hook_client, str(task_id)), 10, "delivered_at")
+    assert webhook["attempts"] == 4 and webhook["last_status"] == "200"
+
+
+def test_a_canceled_task_posts_its_webhook(hook_client, receiver):
+    response = submit(hook_client, audio_file("jfk.flac"), callback_url=receiver.url,
+                      callback_secret=SECRET)  # fmt: skip
+    task_id = response.json()["task_id"]
+    assert hook_client.post(f"/api/v1/asr/cancel/{task_id}").status_code == 200
+
+    run_maintenance_until(lambda: receiver.requests)
+
+    [(headers, body)] = receiver.requests
+    assert verify(SECRET, headers, body) and json.loads(body)["status"] == "canceled"
+
+
+@pytest.mark.parametrize(
+    ("url", "kind"),
+    [
+        ("http://169.254.169.254/latest/meta-data/", "link-local"),
+        ("http://10.0.0.1/hook", "private"),
+        ("http://localhost:9/hook", "loopback"),
+    ],
+)
+def test_callbacks_to_internal_addresses_are_refused(client, url, kind):
+    response = submit(client, audio_file("jfk.flac"), callback_url=url, callback_secret=SECRET)
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "callback_url"] and f"a {kind} address" in error["msg"]
+
+
+def test_a_callback_without_any_secret_is_refused(hook_client, receiver):
+    response = submit(hook_client, audio_file("jfk.flac"), callback_url=receiver.url)
+    assert response.status_code == 422, response.text
+    assert "needs a secret" in response.json()["detail"][0]["msg"]
+
+
+def processing_task(settings, callback_url: str) -> uuid.UUID:
+    task = Task(
+        status=TaskStatus.PROCESSING, filename="x.flac", content_type="audio/flac",
+        size_bytes=1, sha256="0" * 64, model="tiny.en", attempts=1,
+        callback_url=callback_url, callback_secret=SECRET,
+    )  # fmt: skip
+    with session_scope(settings.DATABASE_URL) as session:
+        session.add(task)
+    return task.id
+
+
+def delivered(client: TestClient, task_id: str) -> dict | None:
+    webhook = result(client, task_id)["webhook"]
+    return webhook if webhook["delivered_at"] else None
