@@ -22,7 +22,13 @@ from sqlalchemy import select
 
 from app.config import Settings
 from jobs import audio_stream, batching, engine, inflight
-from jobs.checkpoint import BatchCheckpoint, BatchStopped, Checkpoint, TaskCanceled, WorkerStopping
+from jobs.checkpoint import (
+    BatchCheckpoint,
+    Checkpoint,
+    TaskCanceled,
+    TranscriptionTimeout,
+    WorkerStopping,
+)
 from jobs.outcome import failure_reason, finish_done, finish_failed, put_back
 from jobs.queues import connect_redis, model_queue, remove_job
 from jobs.retry import with_retries
@@ -146,9 +152,9 @@ def _run(
             model, [clips[n] for n in short], options, settings.BATCH_MAX_JOBS,
             settings.BATCH_PACKING, checkpoint, stats,
         )  # fmt: skip
-    except BatchStopped as stop:
-        stopped(settings, [members[n] for n in clips], stop.reason, time.monotonic() - started)
-        raise stop.reason from None
+    except (TranscriptionTimeout, WorkerStopping) as stop:
+        stopped(settings, [members[n] for n in clips], stop, time.monotonic() - started)
+        raise
     except Exception as exc:
         # The batch itself broke: each clip gets its own run, and its own outcome.
         logger.opt(exception=exc).warning("batch of {} failed; one at a time", len(short))

@@ -39,6 +39,15 @@ class TaskCanceled(Exception):
         self.deleted = status is None
 
 
+def check_limits(settings: Settings, started: float) -> None:
+    """Raise when the run is past JOB_TIMEOUT_SECONDS or the worker's shutdown grace."""
+    limit = settings.JOB_TIMEOUT_SECONDS
+    if time.monotonic() - started > limit:
+        raise TranscriptionTimeout(f"timed out after {limit} s")
+    if shutdown.overdue(settings.WORKER_SHUTDOWN_GRACE_SECONDS):
+        raise WorkerStopping()
+
+
 class Checkpoint:
     """Called after each segment: enforces the time limit, notices cancellation, and stores
     progress.
@@ -57,12 +66,8 @@ class Checkpoint:
         self.last_percent = 0
 
     def __call__(self, covered_seconds: float, total_seconds: float) -> None:
+        check_limits(self.settings, self.started)
         now = time.monotonic()
-        limit = self.settings.JOB_TIMEOUT_SECONDS
-        if now - self.started > limit:
-            raise TranscriptionTimeout(f"timed out after {limit} s")
-        if shutdown.overdue(self.settings.WORKER_SHUTDOWN_GRACE_SECONDS):
-            raise WorkerStopping()
         if now - self.last_check < CHECK_INTERVAL_SECONDS:
             return
         percent = min(99, int(100 * covered_seconds / total_seconds)) if total_seconds else 0
@@ -81,14 +86,6 @@ class Checkpoint:
         self.last_check = now
 
 
-class BatchStopped(Exception):
-    """The time limit passed, or the worker is stopping: the whole batch stops."""
-
-    def __init__(self, reason: Exception) -> None:
-        super().__init__(str(reason))
-        self.reason = reason
-
-
 class BatchCheckpoint:
     """After each batched step (`covered`: the share of the batch's audio decoded so far):
     the time limit, the shutdown grace, and progress for every task in one statement. A
@@ -102,12 +99,8 @@ class BatchCheckpoint:
         self.last_check = started
 
     def __call__(self, covered: float) -> None:
+        check_limits(self.settings, self.started)  # stops the whole batch
         now = time.monotonic()
-        limit = self.settings.JOB_TIMEOUT_SECONDS
-        if now - self.started > limit:
-            raise BatchStopped(TranscriptionTimeout(f"timed out after {limit} s"))
-        if shutdown.overdue(self.settings.WORKER_SHUTDOWN_GRACE_SECONDS):
-            raise BatchStopped(WorkerStopping())
         if now - self.last_check < CHECK_INTERVAL_SECONDS:
             return
         self.last_check = now

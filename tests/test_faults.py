@@ -38,11 +38,13 @@ def test_sigkilled_worker_twice_loses_no_task(client, settings: Settings, redis:
     task_ids = [submit(client, audio_file("hotwords.mp3")).json()["task_id"] for _ in range(30)]
     for _ in range(2):
         worker = start_worker()
-        wait_for(lambda: "processing" in statuses(client, task_ids) and
-                 statuses(client, task_ids).count("done") >= 3, timeout=60,
-                 message="work in progress")  # fmt: skip
-        worker.send_signal(signal.SIGKILL)
-        worker.wait()
+        try:
+            wait_for(lambda: "processing" in statuses(client, task_ids) and
+                     statuses(client, task_ids).count("done") >= 3, timeout=60,
+                     message="work in progress")  # fmt: skip
+        finally:  # a failed wait must not leave a worker behind to eat later tests' jobs
+            worker.send_signal(signal.SIGKILL)
+            worker.wait()
         time.sleep(settings.WORKER_HEARTBEAT_TTL_SECONDS + 1)  # its heartbeat expires
     final = start_worker()
     try:
