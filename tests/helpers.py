@@ -5,6 +5,7 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import pytest
 
@@ -51,16 +52,22 @@ def long_recording(
 ) -> Path:
     """A WAV of a real recording (its first `seconds` if given) repeated `repeats` times
     (multilingual.mp3 x4: 4 minutes)."""
-    import wave
-
     import numpy as np
     from faster_whisper import decode_audio
 
     source = decode_audio(str(audio_file(source_name)))
-    samples = np.tile(source[: int(seconds * 16000)] if seconds else source, repeats)
-    with wave.open(str(target), "wb") as out:
+    write_wav(target, np.tile(source[: int(seconds * 16000)] if seconds else source, repeats))
+    return target
+
+
+def write_wav(target: Path | BinaryIO, samples: Any) -> None:
+    """16 kHz mono 16-bit WAV of float samples, to a path or an open binary file."""
+    import wave
+
+    import numpy as np
+
+    with wave.open(target if not isinstance(target, Path) else str(target), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(16000)
         out.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
-    return target

@@ -3,7 +3,6 @@ outcome, and a failing clip failing alone."""
 
 import io
 import uuid
-import wave
 
 import jiwer
 import numpy as np
@@ -17,7 +16,7 @@ from jobs.reconciler import reconcile
 from models import Task, TaskStatus
 from models.db import session_scope
 from tests.app.test_submit import history_lines, result, submit
-from tests.helpers import JFK_LINE, audio_file, normalize
+from tests.helpers import JFK_LINE, audio_file, normalize, write_wav
 
 SR = 16000
 
@@ -39,11 +38,7 @@ def shared_clips() -> dict[str, np.ndarray]:
 def one_at_a_time(model: engine.LoadedModel, samples: np.ndarray) -> str:
     """What the single-task path stores for this clip."""
     audio = io.BytesIO()
-    with wave.open(audio, "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(SR)
-        out.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
+    write_wav(audio, samples)
     audio.seek(0)
     return engine.transcribe(model, audio, engine.TranscriptionOptions(), lambda c, t: None).text
 

