@@ -1,19 +1,28 @@
 """Who is calling: API keys from `Authorization: Bearer <key>` or `X-API-Key`, and the
 scope a route needs. With AUTH_ENABLED=false every caller is an anonymous admin."""
 
+import logging
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
+from sqlalchemy.orm import Session
 
+from app.config import Settings
 from app.deps import SessionDep, SettingsDep
 from app.errors import Forbidden, Unauthorized
 from models import Scope, Task
 from models.api_key import find_active_key
 
+API_KEY_QUERY_DOC = (
+    "The API key, for browsers that cannot send headers here (EventSource, <audio>); a "
+    "header is preferred: URLs end up in logs and histories."
+)
+_QUERY_KEY = re.compile(r"(?<=[?&]api_key=)[^&\s]+")
 # last_used_at is written at most this often per key, not on every request.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
@@ -28,7 +37,11 @@ class Caller:
         return Scope.ADMIN in self.scopes
 
     def owns(self, task: Task) -> bool:
-        return self.is_admin or self.key_id is None or task.api_key_id == self.key_id
+        return self.may_see(task.api_key_id)
+
+    def may_see(self, owner: uuid.UUID | None) -> bool:
+        """Whether a task submitted by the key `owner` is visible to this caller."""
+        return self.is_admin or self.key_id is None or owner == self.key_id
 
 
 ANONYMOUS = Caller(key_id=None, scopes=frozenset(Scope))
@@ -43,9 +56,24 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
 
 
 def authenticate(request: Request, session: SessionDep, settings: SettingsDep) -> Caller:
+    return identify(presented_key(request.headers), session, settings)
+
+
+def authenticate_browser(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    api_key: Annotated[str | None, Query(description=API_KEY_QUERY_DOC)] = None,
+) -> Caller:
+    """For the few GET routes a browser loads by URL alone (EventSource, `<audio src>`),
+    which cannot send headers: the key may also come as `?api_key=`."""
+    return identify(presented_key(request.headers) or api_key or None, session, settings)
+
+
+def identify(plain: str | None, session: Session, settings: Settings) -> Caller:
+    """The caller a plain key (or its absence) stands for."""
     if not settings.AUTH_ENABLED:
         return ANONYMOUS
-    plain = presented_key(request.headers)
     if plain is None:
         raise Unauthorized("send an API key: `Authorization: Bearer <key>` or `X-API-Key`")
     key = find_active_key(session, plain)
@@ -57,10 +85,12 @@ def authenticate(request: Request, session: SessionDep, settings: SettingsDep) -
     return Caller(key_id=key.id, scopes=frozenset(key.scopes))
 
 
-def require(scope: Scope) -> Callable[[Caller], Caller]:
+def require(
+    scope: Scope, identify_caller: Callable[..., Caller] = authenticate
+) -> Callable[[Caller], Caller]:
     """A dependency: the caller, if its key has `scope` (admin has every scope)."""
 
-    def check(caller: Annotated[Caller, Depends(authenticate)]) -> Caller:
+    def check(caller: Annotated[Caller, Depends(identify_caller)]) -> Caller:
         if scope not in caller.scopes and not caller.is_admin:
             raise Forbidden(f"this API key lacks the `{scope}` scope")
         return caller
@@ -72,3 +102,22 @@ def require(scope: Scope) -> Callable[[Caller], Caller]:
 SubmitCaller = Annotated[Caller, Depends(require(Scope.SUBMIT))]
 ReadCaller = Annotated[Caller, Depends(require(Scope.READ))]
 AdminCaller = Annotated[Caller, Depends(require(Scope.ADMIN))]
+# A reader whose key may also be in the query string (EventSource, <audio src>).
+BrowserReadCaller = Annotated[Caller, Depends(require(Scope.READ, authenticate_browser))]
+
+
+class HideQueryKeys(logging.Filter):
+    """Masks `?api_key=` in uvicorn's access lines (they include the query string)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                _QUERY_KEY.sub("***", arg) if isinstance(arg, str) else arg for arg in record.args
+            )
+        return True
+
+
+def hide_query_keys_in_access_log() -> None:
+    access_log = logging.getLogger("uvicorn.access")
+    if not any(isinstance(f, HideQueryKeys) for f in access_log.filters):
+        access_log.addFilter(HideQueryKeys())

@@ -7,12 +7,14 @@ from fastapi.middleware.cors import CORSMiddleware
 from loguru import logger
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.auth import hide_query_keys_in_access_log
 from app.config import Settings, configure_logging, get_settings
 from app.dashboard import dashboard_asgi
 from app.deps import ReleasingRoute
 from app.errors import install_error_handlers
+from app.events import TaskEventHub
 from app.metrics import install_metrics
-from app.routes import audio, exports, health, history, lifecycle, openai_api, queue, tasks
+from app.routes import audio, events, exports, health, history, lifecycle, openai_api, queue, tasks
 from app.uploads import UploadLimitMiddleware
 from jobs.queues import connect_redis
 from storage import get_storage
@@ -28,6 +30,7 @@ produced it. Errors are JSON: `{"error": "...", "detail": "..."}`.
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings, "api")
+    hide_query_keys_in_access_log()  # the event stream and audio accept `?api_key=`
     app = FastAPI(title="Whisper batch transcription", version="0.1.0", description=DESCRIPTION)
     app.router.route_class = ReleasingRoute  # for routes added on the app itself (/metrics)
     app.state.settings = settings
@@ -35,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.redis = connect_redis(settings.REDIS_URL, retries=1, socket_timeout=5)
     app.state.storage = get_storage(settings)
     app.state.started = time.monotonic()
+    app.state.task_events = TaskEventHub(settings, app.state.redis)
 
     app.state.http_metrics = install_metrics(app, settings, app.state.redis)
     install_error_handlers(app)
@@ -50,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_headers=["Authorization", "X-API-Key", "Content-Type", "Range"],
         )  # fmt: skip
 
-    for routes in (tasks, exports, lifecycle, history, audio, queue):
+    for routes in (tasks, exports, lifecycle, history, audio, queue, events):
         app.include_router(routes.router, prefix=API_PREFIX)
     app.include_router(openai_api.router)  # /v1/audio/..., where OpenAI's SDKs look
     app.mount("/rq", dashboard_asgi(settings))

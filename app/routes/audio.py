@@ -10,7 +10,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
 
-from app.auth import ReadCaller
+from app.auth import BrowserReadCaller
 from app.deps import ReleasingRoute, SessionDep, StorageDep
 from app.errors import VALIDATION_RESPONSES, AudioGone, RangeNotSatisfiable, TaskNotFound, responses
 from app.views import get_task_or_404
@@ -38,10 +38,11 @@ def download_audio(
     task_id: uuid.UUID,
     session: SessionDep,
     storage: StorageDep,
-    caller: ReadCaller,
+    caller: BrowserReadCaller,
     range_header: Annotated[str | None, Header(alias="Range")] = None,
 ) -> StreamingResponse:
-    """The uploaded recording as it was received; honours a single `Range: bytes=` range."""
+    """The uploaded recording as it was received; honours a single `Range: bytes=` range. The
+    key may be sent as `?api_key=` (an `<audio>` element cannot send headers)."""
     task = get_task_or_404(session, task_id, caller)
     if task.audio_key is None:
         raise AudioGone(f"the recording was removed: {task.audio_removed_reason or 'retention'}")

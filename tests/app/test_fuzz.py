@@ -17,6 +17,8 @@ MIN_CASES = 1000
 
 def test_no_generated_request_gets_a_server_error(settings: Settings):
     schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(settings))
+    # A 200 there is an endless stream; tests/app/test_events.py covers it on a real server.
+    schema = schema.exclude(path="/api/v1/asr/events")
     cases: list[str] = []
     operations = [loaded.ok() for loaded in schema.get_all_operations()]
     # Valid requests, and requests that break the schema on purpose (wrong types, values
