@@ -14,7 +14,18 @@ from app.deps import ReleasingRoute
 from app.errors import install_error_handlers
 from app.events import TaskEventHub
 from app.metrics import install_metrics
-from app.routes import audio, events, exports, health, history, lifecycle, openai_api, queue, tasks
+from app.routes import (
+    audio,
+    events,
+    exports,
+    health,
+    history,
+    lifecycle,
+    openai_api,
+    page,
+    queue,
+    tasks,
+)
 from app.uploads import UploadLimitMiddleware
 from jobs.queues import connect_redis
 from storage import get_storage
@@ -58,6 +69,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(routes.router, prefix=API_PREFIX)
     app.include_router(openai_api.router)  # /v1/audio/..., where OpenAI's SDKs look
     app.mount("/rq", dashboard_asgi(settings))
+    app.include_router(page.router)  # the web page at /
+    app.mount("/static", page.static_files())
     app.include_router(health.router)
     app.include_router(health.router, prefix=API_PREFIX, include_in_schema=False)
     return app
