@@ -5,16 +5,18 @@ can use it without loading the web stack.
 """
 
 import logging
+import re
 import sys
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import ByteSize, Field, SecretStr, field_validator
+from pydantic import ByteSize, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_QUEUE_NAME = "transcription"
+TELEGRAM_SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 WhisperDevice = Literal["auto", "cpu", "cuda"]
 # "auto" picks float16 on CUDA and int8 on CPU; the rest are CTranslate2's own names.
@@ -157,6 +159,45 @@ class Settings(BaseSettings):
             raise ValueError("delays must not be negative")
         return value
 
+    # The built-in Telegram bot (POST /telegram/webhook, scripts/telegram_polling.py): on
+    # when a token from @BotFather is set. The secret is the one given to setWebhook, which
+    # Telegram sends back in X-Telegram-Bot-Api-Secret-Token; required with a token.
+    TELEGRAM_BOT_TOKEN: SecretStr | None = None
+    TELEGRAM_WEBHOOK_SECRET: SecretStr | None = None
+    # A self-hosted Bot API server (github.com/tdlib/telegram-bot-api) lifts the cloud
+    # API's 20 MB download limit; raise TELEGRAM_MAX_FILE_MB with it.
+    TELEGRAM_API_BASE: str = "https://api.telegram.org"
+    TELEGRAM_MAX_FILE_MB: int = Field(default=20, ge=1, le=2000)
+    # Chat ids allowed to use the bot ("123,-100456"); empty: anyone who finds it.
+    TELEGRAM_ALLOWED_CHATS: Annotated[list[int], NoDecode] = []
+
+    @field_validator("TELEGRAM_ALLOWED_CHATS", mode="before")
+    @classmethod
+    def split_chat_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("TELEGRAM_WEBHOOK_SECRET")
+    @classmethod
+    def check_telegram_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not TELEGRAM_SECRET_PATTERN.fullmatch(value.get_secret_value()):
+            raise ValueError(
+                "Telegram accepts 1-256 characters A-Z, a-z, 0-9, _ and - (try `openssl rand "
+                "-hex 32`)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def telegram_needs_a_secret(self) -> "Settings":
+        if self.TELEGRAM_BOT_TOKEN is not None and self.TELEGRAM_WEBHOOK_SECRET is None:
+            raise ValueError(
+                "TELEGRAM_BOT_TOKEN is set but TELEGRAM_WEBHOOK_SECRET is not: without it "
+                "anyone could post fake updates to /telegram/webhook (generate one with "
+                "`openssl rand -hex 32`)"
+            )
+        return self
+
     LOG_LEVEL: LogLevel = "INFO"
     LOG_ROTATION: str = "50 MB"
     LOG_RETENTION: str = "14 days"
@@ -192,6 +233,10 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return self.MAX_UPLOAD_MB * 1024 * 1024
+
+    @property
+    def telegram_max_file_bytes(self) -> int:
+        return min(self.TELEGRAM_MAX_FILE_MB * 1024 * 1024, self.max_upload_bytes)
 
 
 @lru_cache

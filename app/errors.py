@@ -93,6 +93,13 @@ class TaskNotFound(AppError):
     error = "task not found"
 
 
+class NotEnabled(AppError):
+    """A route whose feature this server has not switched on; the detail says how."""
+
+    status_code = 404
+    error = "not enabled"
+
+
 class Conflict(AppError):
     status_code = 409
     error = "conflict"

@@ -25,6 +25,7 @@ from app.routes import (
     page,
     queue,
     tasks,
+    telegram,
 )
 from app.uploads import UploadLimitMiddleware
 from jobs.queues import connect_redis
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for routes in (tasks, exports, lifecycle, history, audio, queue, events):
         app.include_router(routes.router, prefix=API_PREFIX)
     app.include_router(openai_api.router)  # /v1/audio/..., where OpenAI's SDKs look
+    app.include_router(telegram.router)
     app.mount("/rq", dashboard_asgi(settings))
     app.include_router(page.router)  # the web page at /
     app.mount("/static", page.static_files())

@@ -19,11 +19,11 @@ from rq.timeouts import JobTimeoutException
 from sqlalchemy.orm import Session
 
 from app.config import Settings, get_settings
+from jobs.announce import announce_end_from
 from jobs.checkpoint import TranscriptionTimeout
 from jobs.history import append_history
 from jobs.metrics import record_transcription
 from jobs.queues import connect_redis
-from jobs.webhooks import notify_ended
 from models import Task, TaskStatus
 from models.db import session_scope
 from storage import AudioNotFound
@@ -72,8 +72,7 @@ def finish_done(
         task.rtf = round(elapsed / transcript.duration, 4) if transcript.duration else None
     # After the commit: the history line never describes a state Postgres does not hold.
     append_history(settings.logs_path, task)
-    if task.callback_url is not None:
-        notify_ended(settings, task_id)
+    announce_end_from(settings, task)
     count_transcription(settings, transcript.duration, elapsed)
     logger.info(
         "task {}: done, {} segments, {:.1f} s of audio, rtf {}",
@@ -105,8 +104,7 @@ def finish_failed(
         if elapsed is not None:
             task.processing_seconds = round(elapsed, 3)
     append_history(settings.logs_path, task)
-    if task.callback_url is not None:
-        notify_ended(settings, task_id)
+    announce_end_from(settings, task)
     logger.error("task {}: failed: {}", task_id, reason)
 
 

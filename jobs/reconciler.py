@@ -20,6 +20,7 @@ from rq import Queue
 from sqlalchemy import select
 
 from app.config import Settings, get_settings
+from jobs.announce import announce_end_from
 from jobs.history import append_history
 from jobs.queues import (
     connect_redis,
@@ -30,7 +31,6 @@ from jobs.queues import (
     queue_position,
     redis_lock,
 )
-from jobs.webhooks import notify_ended
 from models import Task, TaskStatus
 from models.db import session_scope
 
@@ -115,8 +115,7 @@ def release_lost_run(settings: Settings, task_id: uuid.UUID) -> TaskStatus | Non
             task.status = TaskStatus.QUEUED
     if task.status == TaskStatus.FAILED:
         append_history(settings.logs_path, task)
-        if task.callback_url is not None:
-            notify_ended(settings, task_id)
+        announce_end_from(settings, task)
         logger.error("task {}: {}", task_id, task.error)
         return TaskStatus.FAILED
     logger.warning("task {}: its run on {} was lost; queued again", task_id, dead_worker)

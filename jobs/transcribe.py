@@ -13,10 +13,13 @@ from datetime import UTC, datetime
 
 from loguru import logger
 from rq import get_current_job
+from sqlalchemy.orm import Session
 
 from app.config import Settings, get_settings
 from jobs import batch_job, engine
+from jobs.announce import announce_end_from
 from jobs.checkpoint import Checkpoint, TaskCanceled, WorkerStopping
+from jobs.history import append_history
 from jobs.outcome import failure_reason, finish_done, finish_failed, forget_job, put_back
 from jobs.retry import with_retries
 from models import Task, TaskStatus
@@ -105,40 +108,52 @@ def current_worker_name() -> str:
 def claim_task(settings: Settings, task_id: uuid.UUID, worker_name: str) -> ClaimedTask | None:
     """Mark the task `processing`; None when there is nothing (left) to do."""
     with session_scope(settings.DATABASE_URL) as session:
-        task = session.get(Task, task_id, with_for_update=True)
-        if task is None:
-            logger.warning("task {}: no such row, job dropped", task_id)
-            forget_job(task_id)
-            return None
-        if task.status != TaskStatus.QUEUED:
-            # A lost run is put back to `queued` by the reconciler before it is re-enqueued,
-            # so any other state means someone else owns the task (or it has ended).
-            logger.info("task {}: already {}, nothing to do", task_id, task.status)
-            return None
-        if task.audio_key is None:
-            task.status, task.error = TaskStatus.FAILED, "audio file is no longer stored"
-            task.finished_at = datetime.now(UTC)
-            return None
-        if task.model != settings.worker_model:
-            # Only a misconfiguration gets here (queues are per model): say which.
-            task.status, task.finished_at = TaskStatus.FAILED, datetime.now(UTC)
-            task.error = (f"reached a worker serving {settings.worker_model} instead of "
-                          f"{task.model}: check WHISPER_MODEL / WHISPER_MODELS on every "
-                          "process, then retry")  # fmt: skip
-            return None
-        task.status = TaskStatus.PROCESSING
-        task.started_at = datetime.now(UTC)
-        task.attempts += 1
-        task.progress = 0
-        task.error = None
-        task.worker_name = worker_name
-        logger.info(
-            "task {}: processing {} (attempt {}, pid {})",
-            task_id, task.filename, task.attempts, os.getpid(),
-        )  # fmt: skip
-        return ClaimedTask(
-            task_id=task.id,
-            audio_key=task.audio_key,
-            options=engine.TranscriptionOptions(**task.options()),
-            duration_seconds=task.duration_seconds,
-        )
+        claimed = claim_in(session, settings, task_id, worker_name)
+    if isinstance(claimed, Task):  # ended without a run: the audio is gone, or wrong model
+        append_history(settings.logs_path, claimed)
+        announce_end_from(settings, claimed)
+        return None
+    return claimed
+
+
+def claim_in(
+    session: Session, settings: Settings, task_id: uuid.UUID, worker_name: str
+) -> ClaimedTask | Task | None:
+    """The claim inside its transaction; a Task when the task was failed instead."""
+    task = session.get(Task, task_id, with_for_update=True)
+    if task is None:
+        logger.warning("task {}: no such row, job dropped", task_id)
+        forget_job(task_id)
+        return None
+    if task.status != TaskStatus.QUEUED:
+        # A lost run is put back to `queued` by the reconciler before it is re-enqueued,
+        # so any other state means someone else owns the task (or it has ended).
+        logger.info("task {}: already {}, nothing to do", task_id, task.status)
+        return None
+    if task.audio_key is None:
+        task.status, task.error = TaskStatus.FAILED, "audio file is no longer stored"
+        task.finished_at = datetime.now(UTC)
+        return task
+    if task.model != settings.worker_model:
+        # Only a misconfiguration gets here (queues are per model): say which.
+        task.status, task.finished_at = TaskStatus.FAILED, datetime.now(UTC)
+        task.error = (f"reached a worker serving {settings.worker_model} instead of "
+                      f"{task.model}: check WHISPER_MODEL / WHISPER_MODELS on every "
+                      "process, then retry")  # fmt: skip
+        return task
+    task.status = TaskStatus.PROCESSING
+    task.started_at = datetime.now(UTC)
+    task.attempts += 1
+    task.progress = 0
+    task.error = None
+    task.worker_name = worker_name
+    logger.info(
+        "task {}: processing {} (attempt {}, pid {})",
+        task_id, task.filename, task.attempts, os.getpid(),
+    )  # fmt: skip
+    return ClaimedTask(
+        task_id=task.id,
+        audio_key=task.audio_key,
+        options=engine.TranscriptionOptions(**task.options()),
+        duration_seconds=task.duration_seconds,
+    )

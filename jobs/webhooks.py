@@ -56,15 +56,6 @@ def enqueue_delivery(redis: Redis, task_id: uuid.UUID, attempt: int = 1, delay: 
         logger.error("task {}: webhook attempt {} not queued: {}", task_id, attempt, exc)
 
 
-def notify_ended(settings: Settings, task_id: uuid.UUID) -> None:
-    """Queue the first delivery for a task that has just ended (for callers with no Redis)."""
-    try:
-        with connect_redis(settings.REDIS_URL, retries=2) as redis:
-            enqueue_delivery(redis, task_id)
-    except RedisError as exc:
-        logger.error("task {}: webhook not queued: {}", task_id, exc)
-
-
 def webhook_body(task: Task, settings: Settings) -> dict[str, Any]:
     base = (settings.PUBLIC_BASE_URL or "").rstrip("/") + API_PREFIX
     return {

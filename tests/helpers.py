@@ -2,6 +2,8 @@
 
 import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -45,6 +47,20 @@ def wait_for(condition: Callable[[], object], timeout: float, message: str) -> o
             return value
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout} s waiting for {message}")
+
+
+def run_maintenance_until(condition: Callable[[], object], timeout: float = 60) -> None:
+    """Burst maintenance workers (each moves due scheduled jobs first) until `condition`:
+    webhook deliveries and Telegram replies, with their retries."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the maintenance jobs did not get there in time"
+        done = subprocess.run(
+            [sys.executable, "-m", "jobs.maintenance", "--burst"], cwd=ROOT,
+            env=os.environ.copy(), capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        time.sleep(0.3)
 
 
 def long_recording(

@@ -27,9 +27,23 @@ def test_env_example_values_are_valid_settings(monkeypatch: pytest.MonkeyPatch, 
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("WHISPER_DEVICE", "gpu"), ("WHISPER_COMPUTE_TYPE", "int4"), ("MAX_UPLOAD_MB", "0")],
+    [
+        ("WHISPER_DEVICE", "gpu"),
+        ("WHISPER_COMPUTE_TYPE", "int4"),
+        ("MAX_UPLOAD_MB", "0"),
+        ("TELEGRAM_WEBHOOK_SECRET", "not allowed: spaces"),
+        ("TELEGRAM_ALLOWED_CHATS", "12,abc"),
+    ],
 )
 def test_invalid_values_fail_fast_naming_the_setting(name: str, value: str, monkeypatch):
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError, match=name):
         Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_a_telegram_token_without_a_webhook_secret_fails_fast(monkeypatch):
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "123:abc")
+    with pytest.raises(ValidationError, match="TELEGRAM_WEBHOOK_SECRET is not"):
+        Settings(_env_file=None)  # type: ignore[call-arg]
+    monkeypatch.setenv("TELEGRAM_WEBHOOK_SECRET", "a-good_secret")
+    assert Settings(_env_file=None).TELEGRAM_BOT_TOKEN is not None  # type: ignore[call-arg]

@@ -20,8 +20,8 @@ from app.errors import (
 )
 from app.schemas import TaskPublic, TaskQueued
 from app.views import get_task_or_404, queued_response, task_public
+from jobs.announce import announce_end
 from jobs.queues import live_workers, model_queue, previous_run_active, remove_job
-from jobs.webhooks import enqueue_delivery
 from models import Task, TaskStatus
 
 router = APIRouter(
@@ -60,6 +60,8 @@ def retry_task(
     task.error = None
     task.progress = 0
     task.started_at = task.finished_at = None
+    # The new run ends anew: its webhook is a new delivery with attempts of its own.
+    task.webhook_attempts, task.webhook_last_status, task.webhook_delivered_at = 0, None, None
     dispatch(session, queue, task, settings, replace=True)
     logger.info("task {}: queued again after {} attempt(s)", task_id, task.attempts)
     return queued_response(request, session, queue, redis, task)
@@ -81,8 +83,7 @@ def cancel_task(
         if not remove_job(own_queue, task.id, only_if_waiting=True):
             logger.info("task {}: canceled while processing; the worker stops at its next "
                         "segment", task_id)  # fmt: skip
-        if task.callback_url is not None:
-            enqueue_delivery(queue.connection, task.id)
+        announce_end(queue.connection, task)
     return task_public(task, request)
 
 

@@ -12,6 +12,8 @@ from app.config import Settings
 from jobs.checkpoint import Checkpoint, TranscriptionTimeout
 from jobs.outcome import failure_reason
 from jobs.queues import enqueue_transcription
+from models import Task
+from models.db import session_scope
 from storage import AudioNotFound
 from tests.app.test_submit import history_lines, result, submit
 from tests.helpers import audio_file
@@ -31,6 +33,19 @@ def test_a_redelivered_job_for_a_done_task_changes_nothing(client, run_worker, r
     assert again["status"] == "done" and again["attempts"] == 1
     assert again["timings"] == first["timings"]
     assert len(history_lines(settings)) == 1
+
+
+def test_a_queued_task_whose_audio_vanished_fails_with_a_history_line(client, run_worker,
+                                                                      settings):  # fmt: skip
+    task_id = submit(client, audio_file("jfk.flac")).json()["task_id"]
+    with session_scope(settings.DATABASE_URL) as session:
+        session.get(Task, uuid.UUID(task_id)).audio_key = None  # as if removed by hand
+    run_worker()
+
+    shown = result(client, task_id)
+    assert (shown["status"], shown["error"]) == ("failed", "audio file is no longer stored")
+    [line] = history_lines(settings)
+    assert line["task_id"] == task_id and line["status"] == "failed"
 
 
 def test_checkpoint_stops_a_job_past_its_time_limit(settings: Settings):

@@ -4,9 +4,6 @@ for the retries) and a receiver on 127.0.0.1 recording what arrives."""
 import hashlib
 import hmac
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -22,7 +19,7 @@ from jobs.outcome import finish_failed
 from models import Task, TaskStatus
 from models.db import session_scope
 from tests.app.test_submit import result, submit
-from tests.helpers import JFK_LINE, ROOT, audio_file, normalize, wait_for
+from tests.helpers import JFK_LINE, audio_file, normalize, run_maintenance_until, wait_for
 
 SECRET = "s3cret-for-tests"
 CHAT = {"chat_id": 7, "message_id": 9}
@@ -78,19 +75,6 @@ def hook_client(settings, monkeypatch) -> Iterator[TestClient]:
         yield client
 
 
-def run_maintenance_until(condition, timeout: float = 60) -> None:
-    """Burst maintenance workers (each moves due scheduled jobs first) until `condition`."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "webhook not delivered in time"
-        done = subprocess.run(
-            [sys.executable, "-m", "jobs.maintenance", "--burst"], cwd=ROOT,
-            env=os.environ.copy(), capture_output=True, text=True, timeout=60,
-        )  # fmt: skip
-        assert done.returncode == 0, done.stderr[-3000:]
-        time.sleep(0.3)
-
-
 def test_a_done_task_posts_a_signed_webhook(hook_client, run_worker, receiver):
     response = submit(hook_client, audio_file("jfk.flac"), callback_url=receiver.url,
                       callback_secret=SECRET, metadata=json.dumps(CHAT))  # fmt: skip
@@ -144,6 +128,25 @@ def test_a_canceled_task_posts_its_webhook(hook_client, receiver):
 
     [(headers, body)] = receiver.requests
     assert verify(SECRET, headers, body) and json.loads(body)["status"] == "canceled"
+
+
+def test_a_retried_task_delivers_its_webhook_again(hook_client, run_worker, receiver):
+    response = submit(hook_client, audio_file("jfk.flac"), callback_url=receiver.url,
+                      callback_secret=SECRET)  # fmt: skip
+    task_id = response.json()["task_id"]
+    hook_client.post(f"/api/v1/asr/cancel/{task_id}")
+    run_maintenance_until(lambda: receiver.requests)
+    wait_for(lambda: delivered(hook_client, task_id), 10, "delivered_at")
+
+    assert hook_client.post(f"/api/v1/asr/retry/{task_id}").status_code == 202
+    webhook = result(hook_client, task_id)["webhook"]
+    assert (webhook["attempts"], webhook["last_status"], webhook["delivered_at"]) == (0, None, None)
+    run_worker()
+    run_maintenance_until(lambda: len(receiver.requests) == 2)
+
+    assert [json.loads(body)["status"] for _, body in receiver.requests] == ["canceled", "done"]
+    webhook = wait_for(lambda: delivered(hook_client, task_id), 10, "delivered_at")
+    assert webhook["attempts"] == 1
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,128 @@
+"""The bot's answer when a task ends: the transcript split under Telegram's limit, failures in
+words, retries when Telegram asks to slow down. Tasks are real rows; the reply job runs in a
+real maintenance worker against the stand-in Bot API."""
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import select
+
+from app.config import get_settings
+from jobs.queues import connect_redis
+from jobs.telegram_api import MESSAGE_LIMIT, split_message, telegram_length
+from jobs.telegram_replies import enqueue_reply
+from models import Task, TaskStatus
+from models.db import session_scope
+from tests.bot_api_standin import SECRET, TOKEN, BotApiStandIn, bot_api_standin
+from tests.helpers import ENGLISH_HALF_TEXT, normalize, run_maintenance_until
+
+CHAT_ID = 777
+
+
+@pytest.fixture
+def bot_api(settings, monkeypatch) -> Iterator[BotApiStandIn]:
+    with bot_api_standin() as standin:
+        env = {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_WEBHOOK_SECRET": SECRET,
+               "TELEGRAM_API_BASE": standin.url, "WEBHOOK_RETRY_DELAYS": "1,1,1"}  # fmt: skip
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        yield standin
+
+
+def ended_task(bot_api: BotApiStandIn, status: TaskStatus, text: str | None = None,
+               error: str | None = None, with_reply: bool = True) -> Task:  # fmt: skip
+    """A task row from chat CHAT_ID that has ended, with its "Transcribing…" reply sent."""
+    reply_id = bot_api.answer("sendMessage", {"chat_id": CHAT_ID, "text": "Transcribing…"})[1][
+        "result"
+    ]["message_id"]
+    metadata = {"chat_id": CHAT_ID, "message_id": 5, "reply_id": reply_id if with_reply else 999}
+    task = Task(
+        id=uuid.uuid4(), filename="voice.oga", content_type="audio/ogg", size_bytes=1,
+        sha256="0" * 64, model="tiny.en", status=status, text=text, error=error,
+        client_metadata={"telegram": metadata},
+    )  # fmt: skip
+    with session_scope(get_settings().DATABASE_URL) as session:
+        session.add(task)
+    with connect_redis(get_settings().REDIS_URL) as redis:
+        enqueue_reply(redis, task.id)
+    return task
+
+
+def chat_texts(bot_api: BotApiStandIn) -> list[str]:
+    return [message.text for message in bot_api.sent(CHAT_ID)]
+
+
+def test_a_long_transcript_is_split_under_the_limit(bot_api):
+    # ~12,000 characters of real text, with emoji (two UTF-16 units each) to count right.
+    text = " ".join([ENGLISH_HALF_TEXT, "🎙️ 🎧"] * 18)
+    parts = split_message(text)
+    assert len(parts) == 3
+    ended_task(bot_api, TaskStatus.DONE, text=text)
+    run_maintenance_until(lambda: len(bot_api.sent(CHAT_ID)) == 3)
+    messages = chat_texts(bot_api)
+    assert messages == parts
+    assert all(0 < telegram_length(m) <= MESSAGE_LIMIT for m in messages)
+    assert normalize(" ".join(messages)) == normalize(text)
+    first, *rest = bot_api.sent(CHAT_ID)
+    assert first.edits == 1  # "Transcribing…" became the first part
+    assert all(message.reply_to == 5 for message in rest)
+
+
+def test_a_failed_task_says_why(bot_api):
+    ended_task(bot_api, TaskStatus.FAILED, error="audio stream could not be decoded")
+    run_maintenance_until(lambda: bot_api.sent(CHAT_ID)[0].edits > 0)
+    assert chat_texts(bot_api) == [
+        "Sorry, this recording could not be transcribed: audio stream could not be decoded"
+    ]
+
+
+def test_silence_gets_a_sentence_rather_than_an_empty_message(bot_api):
+    ended_task(bot_api, TaskStatus.DONE, text="")
+    run_maintenance_until(lambda: bot_api.sent(CHAT_ID)[0].edits > 0)
+    assert chat_texts(bot_api) == ["No speech was heard in this recording."]
+
+
+def test_too_many_requests_is_retried_after_the_pause_telegram_asks(bot_api):
+    bot_api.failures["editMessageText"] = [(429, "Too Many Requests: retry after 1", 1)]
+    ended_task(bot_api, TaskStatus.DONE, text="And so, my fellow Americans.")
+    run_maintenance_until(lambda: bot_api.sent(CHAT_ID)[0].edits > 0)
+    assert bot_api.methods().count("editMessageText") == 2
+    assert chat_texts(bot_api) == ["And so, my fellow Americans."]
+
+
+def test_a_deleted_reply_is_replaced_by_a_new_message(bot_api):
+    ended_task(bot_api, TaskStatus.DONE, text="Hello there.", with_reply=False)
+    run_maintenance_until(lambda: len(bot_api.sent(CHAT_ID)) == 2)
+    assert chat_texts(bot_api) == ["Transcribing…", "Hello there."]
+    assert bot_api.sent(CHAT_ID)[1].reply_to == 5
+
+
+def test_a_chat_that_blocked_the_bot_is_not_retried(bot_api):
+    bot_api.failures["editMessageText"] = [(403, "Forbidden: bot was blocked by the user", None)]
+    task = ended_task(bot_api, TaskStatus.DONE, text="Hello.")
+    run_maintenance_until(lambda: "editMessageText" in bot_api.methods())
+    run_maintenance_until(lambda: True)  # a retry would be due by now
+    assert bot_api.methods().count("editMessageText") == 1
+    with session_scope(get_settings().DATABASE_URL) as session:
+        assert session.scalar(select(Task.status).where(Task.id == task.id)) == "done"
+
+
+@pytest.mark.parametrize(
+    ("text", "limit", "expected"),
+    [
+        ("short", 10, ["short"]),
+        ("one two three four five", 10, ["one two", "three four", "five"]),
+        (
+            "A short sentence here. Then another one follows.",
+            30,
+            ["A short sentence here.", "Then another one follows."],
+        ),
+        ("Line number one\nline two goes on", 20, ["Line number one", "line two goes on"]),
+        ("abcdefghijkl", 5, ["abcde", "fghij", "kl"]),  # no space: cut mid-word
+        ("🎙️🎙️🎙️", 4, ["🎙️", "🎙️", "🎙️"]),  # each is three UTF-16 units
+        ("  ", 10, []),
+    ],
+)
+def test_split_message(text, limit, expected):
+    assert split_message(text, limit) == expected
