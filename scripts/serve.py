@@ -194,6 +194,7 @@ def print_banner(
     user, password = env.get("RQ_DASHBOARD_USERNAME"), env.get("RQ_DASHBOARD_PASSWORD")
     print(
         f"\nserve: ready\n"
+        f"  web page    {base_url}/\n"
         f"  API docs    {base_url}/docs\n"
         f"  health      {base_url}/health\n"
         f"  metrics     {base_url}/metrics\n"
