@@ -8,6 +8,7 @@ in Redis first: a second delivery is acknowledged and otherwise ignored. The tas
 Idempotency-Key ("telegram:<chat>:<message>") guards the same way should the claim be lost.
 """
 
+import mimetypes
 import tempfile
 from dataclasses import dataclass
 from typing import Any, BinaryIO, cast
@@ -34,6 +35,8 @@ CLAIM_SECONDS = 7 * 24 * 3600  # Telegram gives up redelivering long before this
 MEDIA_KINDS = ("voice", "audio", "video_note", "video", "document")
 # Documents whose type says nothing (octet-stream) are tried: the probe has the last word.
 DOCUMENT_TYPES = ("audio/", "video/", "application/ogg", "application/octet-stream")
+DEFAULT_EXTENSIONS = {"voice": ".ogg", "audio": ".mp3", "video_note": ".mp4", "video": ".mp4",
+                      "document": ".bin"}  # fmt: skip
 SPOOL_IN_MEMORY_BYTES = 8 * 1024 * 1024
 TRANSCRIBING = "Transcribing…"
 HELP = (
@@ -60,13 +63,13 @@ def message_media(message: dict[str, Any]) -> Media | None:
     for kind in MEDIA_KINDS:
         item = message.get(kind)
         if isinstance(item, dict) and item.get("file_id"):
-            default_name = (
-                f"{kind}.{'oga' if kind == 'voice' else 'mp4' if 'video' in kind else 'bin'}"
-            )
+            mime_type = item.get("mime_type")
+            # Only documents and audio carry names; the rest are named for lists and logs.
+            extension = mimetypes.guess_extension(mime_type or "") or DEFAULT_EXTENSIONS[kind]
             return Media(
                 kind=kind, file_id=str(item["file_id"]), file_size=item.get("file_size"),
-                file_name=str(item.get("file_name") or default_name),
-                mime_type=item.get("mime_type"),
+                file_name=str(item.get("file_name") or f"{kind}{extension}"),
+                mime_type=mime_type,
             )  # fmt: skip
     return None
 

@@ -17,6 +17,7 @@ from app.config import get_settings
 from app.main import create_app
 from models import Task
 from models.db import session_scope
+from tests.app.test_options import make_video
 from tests.bot_api_standin import SECRET, TOKEN, BotApiStandIn, bot_api_standin
 from tests.helpers import JFK_LINE, audio_file, normalize, run_maintenance_until
 
@@ -224,3 +225,29 @@ def test_updates_without_a_message_are_acknowledged(telegram, bot_api):
     edited = {"update_id": 14, "edited_message": {"message_id": 1, "chat": {"id": CHAT_ID}}}
     assert post_update(telegram, edited).json() == {"ok": True, "outcome": "ignored"}
     assert bot_api.calls == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "mime_type", "content_type", "filename"),
+    [
+        ("audio", "audio/flac", "audio/flac", "audio.flac"),
+        ("document", "audio/flac", "audio/flac", "talk.flac"),
+        ("video", "video/mp4", "video/mp4", "video.mp4"),
+        ("video_note", None, "video/mp4", "video_note.mp4"),  # round videos carry no type
+    ],
+)
+def test_every_kind_of_recording_becomes_a_task(
+    telegram, bot_api, tmp_path, kind, mime_type, content_type, filename
+):
+    if content_type == "video/mp4":
+        data = make_video(tmp_path / "clip.mp4", "mp4", "mpeg4", "aac").read_bytes()
+    else:
+        data = audio_file("jfk.flac").read_bytes()
+    bot_api.files[kind] = data
+    item = {"file_id": kind, "file_size": len(data), "mime_type": mime_type}
+    if kind == "document":
+        item["file_name"] = "talk.flac"
+    outcome = post_update(telegram, message_update(15, 150, **{kind: item})).json()["outcome"]
+    assert outcome == "queued"
+    [task] = telegram_tasks()
+    assert (task.content_type, task.filename) == (content_type, filename)
