@@ -6,21 +6,27 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header
 from loguru import logger
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from app.deps import QueueDep, RedisDep, ReleasingRoute, SessionDep, SettingsDep, StorageDep
-from app.errors import Forbidden, NotEnabled, ServiceUnavailable, responses
+from app.errors import VALIDATION_RESPONSES, Forbidden, NotEnabled, ServiceUnavailable, responses
 from app.telegram import TelegramIntake
 from jobs.telegram_api import BotApi
 
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
-router = APIRouter(prefix="/telegram", tags=["telegram"], route_class=ReleasingRoute)
+router = APIRouter(
+    prefix="/telegram", tags=["telegram"], responses=VALIDATION_RESPONSES,
+    route_class=ReleasingRoute,
+)  # fmt: skip
 
 
 class TelegramAck(BaseModel):
-    ok: bool = True
-    outcome: str  # what was done: queued, duplicate, help, too large, not audio, ignored, ...
+    ok: bool = Field(default=True, description="Always true: the update was taken.")
+    outcome: str = Field(
+        description="What was done: queued, duplicate, help, hint, too large, not audio, "
+        "refused, download failed, unavailable, not allowed or ignored."
+    )
 
 
 @router.post("/webhook", responses=responses(Forbidden, NotEnabled, ServiceUnavailable))
