@@ -54,7 +54,11 @@ def test_a_recording_is_uploaded_transcribed_downloaded_and_deleted(
     api_server, live_worker, settings, browser, tmp_path
 ):
     key = new_key(settings, "page", [Scope.SUBMIT, Scope.READ])
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900},
+        permissions=["clipboard-read", "clipboard-write"],
+    )
+    page = context.new_page()
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
     page.goto(f"{api_server}/")
@@ -75,7 +79,7 @@ def test_a_recording_is_uploaded_transcribed_downloaded_and_deleted(
     expect(segments.first).to_be_visible()
     assert JFK_LINE in normalize(page.locator("#segments").inner_text())
     player = page.locator("#player")
-    page.wait_for_function("document.getElementById('player').duration > 10")
+    page.wait_for_function("() => document.getElementById('player').duration > 10")
     last = segments.last
     last.click()
     start = float(last.get_attribute("data-start") or "nan")
@@ -93,6 +97,18 @@ def test_a_recording_is_uploaded_transcribed_downloaded_and_deleted(
     srt = Path(download.path()).read_text()
     assert download.suggested_filename == "jfk.srt"
     assert srt.startswith("1\n00:00:00,000 --> ") and JFK_LINE in normalize(srt)
+
+    page.get_by_role("button", name="Copy text").click()
+    expect(page.locator("#action-status")).to_have_text("Text copied.")
+    assert JFK_LINE in normalize(page.evaluate("navigator.clipboard.readText()"))
+
+    page.evaluate("window.seenStatuses = []")
+    page.get_by_role("button", name="Transcribe again").click()
+    expect(page.locator("#action-status")).to_have_text("Queued again.")
+    page.wait_for_function(  # back in the queue, then done again, as the events told
+        "() => seenStatuses.includes('queued') && seenStatuses.at(-1) === 'done'",
+        timeout=TRANSCRIBE_TIMEOUT_MS,
+    )
 
     task_id = row.get_attribute("data-task-id")
     page.once("dialog", lambda dialog: dialog.accept())
