@@ -45,7 +45,7 @@ class TaskEvent(BaseModel):
         description="What happened to the row; `snapshot` in the first event of a stream."
     )
     status: str = Field(description="queued, processing, done, failed or canceled.")
-    progress: int = Field(description="Percent of the audio transcribed.")
+    progress: float = Field(description="Percent of the audio transcribed, to a tenth.")
     position: int | None = Field(default=None, description="Queued only: place in the queue.")
     filename: str | None = Field(default=None, description="The uploaded file's name.")
     model: str | None = Field(default=None, description="The Whisper model.")

@@ -210,7 +210,9 @@ class TaskPublic(BaseModel):
     options: TaskOptions = Field(description="The options it was submitted with.")
     attempts: int = Field(description="How many times a worker has started it.")
     position: int | None = Field(default=None, description="Queued only: place in the queue.")
-    progress: int | None = Field(default=None, description="Processing: percent of audio done.")
+    progress: float | None = Field(
+        default=None, description="Processing: percent of the audio done, to a tenth."
+    )
     text: str | None = Field(default=None, description="Done only: the whole transcript.")
     language: str | None = Field(default=None, description="Detected (or requested) language.")
     language_probability: float | None = Field(

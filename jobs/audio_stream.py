@@ -7,8 +7,10 @@ the boundary, so words are not split.
 """
 
 import itertools
-from collections.abc import Iterator
-from typing import Any, BinaryIO
+import queue
+import threading
+from collections.abc import Generator, Iterator
+from typing import Any, BinaryIO, TypeVar
 
 import av
 import numpy as np
@@ -17,6 +19,8 @@ SAMPLE_RATE = 16000
 # Where to look for a quiet cut: this many seconds either side of the nominal boundary.
 CUT_SEARCH_SECONDS = 15
 CUT_WINDOW_SECONDS = 0.1
+
+T = TypeVar("T")
 
 
 def duration_seconds(audio: BinaryIO) -> float | None:
@@ -50,6 +54,47 @@ def pieces(audio: BinaryIO, piece_seconds: float) -> Iterator[tuple[float, np.nd
             buffer, buffered, offset = [rest], len(rest), offset + cut
     if buffered:
         yield offset / SAMPLE_RATE, np.concatenate(buffer).astype(np.float32) / 32768.0
+
+
+def prefetched(items: Iterator[T]) -> Generator[T, None, None]:
+    """`items`, produced one ahead in a thread: the next piece is decoded while the current
+    one is transcribed, so there is no decoding pause at a piece boundary. At most two
+    pieces are held: the one in use and the next. An exception in the producer is raised
+    here, in order; closing this iterator stops the producer before its next piece."""
+    handoff: queue.SimpleQueue[tuple[str, Any]] = queue.SimpleQueue()
+    may_produce = threading.Semaphore(1)  # released each time the consumer takes an item
+    stopped = threading.Event()
+
+    def produce() -> None:
+        try:
+            while True:
+                while not may_produce.acquire(timeout=0.2):
+                    if stopped.is_set():
+                        return
+                if stopped.is_set():
+                    return
+                item = next(items, handoff)  # the queue itself marks the end
+                if item is handoff:
+                    handoff.put(("end", None))
+                    return
+                handoff.put(("item", item))
+        except BaseException as exc:  # handed to the consumer, raised there
+            handoff.put(("error", exc))
+
+    producer = threading.Thread(target=produce, name="audio-prefetch", daemon=True)
+    producer.start()
+    try:
+        while True:
+            kind, value = handoff.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            may_produce.release()
+            yield value
+    finally:
+        stopped.set()
+        producer.join()
 
 
 def quietest_cut(samples: np.ndarray, target: int, search: int) -> int:

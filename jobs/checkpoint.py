@@ -7,6 +7,7 @@ canceled (or deleted) by the API changing its row; the row is read at most every
 CHECK_INTERVAL_SECONDS.
 """
 
+import math
 import time
 import uuid
 
@@ -21,6 +22,12 @@ from models.db import session_scope
 
 # The row is read (cancel check) and progress written at most this often.
 CHECK_INTERVAL_SECONDS = 0.5
+
+
+def progress_percent(fraction: float) -> float:
+    """Tenths of a percent (a tenth of an hour's recording is 3.6 s of audio); 100 is kept
+    for the stored result."""
+    return min(99.9, math.floor(1000 * fraction) / 10)
 
 
 class TranscriptionTimeout(Exception):
@@ -63,14 +70,14 @@ class Checkpoint:
         self.task_id = task_id
         self.started = started
         self.last_check = started
-        self.last_percent = 0
+        self.last_percent = 0.0
 
     def __call__(self, covered_seconds: float, total_seconds: float) -> None:
         check_limits(self.settings, self.started)
         now = time.monotonic()
         if now - self.last_check < CHECK_INTERVAL_SECONDS:
             return
-        percent = min(99, int(100 * covered_seconds / total_seconds)) if total_seconds else 0
+        percent = progress_percent(covered_seconds / total_seconds) if total_seconds else 0.0
         try:
             with session_scope(self.settings.DATABASE_URL) as session:
                 task = session.get(Task, self.task_id)
@@ -104,7 +111,7 @@ class BatchCheckpoint:
         if now - self.last_check < CHECK_INTERVAL_SECONDS:
             return
         self.last_check = now
-        percent = min(99, int(100 * covered))
+        percent = progress_percent(covered)
         try:
             with session_scope(self.settings.DATABASE_URL) as session:
                 session.execute(

@@ -4,7 +4,8 @@ Only the worker imports this module (it loads CTranslate2); the API never does.
 """
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -178,42 +179,52 @@ def transcribe(
     total = audio_stream.duration_seconds(audio)
     transcript = Transcript(options.language, None, 0.0, "")
     raw_texts: list[str] = []
-    for offset, samples in audio_stream.pieces(audio, piece_seconds):
-        transcript.duration = round(offset + len(samples) / SAMPLE_RATE, 3)
-        if not options.vad_filter and not has_speech(samples):
-            continue  # Whisper invents sentences for silence and noise
-        # Later pieces keep the first piece's language, and continue from its last words.
-        prompt = options.initial_prompt or ("".join(raw_texts)[-PROMPT_CHARS:] or None)
-        runner: Any = model.whisper
-        batched: dict[str, Any] = {}
-        use_vad = options.vad_filter
-        vad_parameters = options.vad_parameters() if options.vad_filter else None
-        if batch_size > 0:
-            # The batched pipeline cuts the audio into windows at VAD pauses: VAD is not optional.
-            runner, batched = BatchedInferencePipeline(model.whisper), {"batch_size": batch_size}
-            use_vad = True
-        segments, info = runner.transcribe(
-            samples,
-            **batched,
-            language=transcript.language,
-            task=options.task,
-            beam_size=options.beam_size,
-            word_timestamps=options.word_timestamps,
-            hotwords=options.hotwords,
-            initial_prompt=prompt,
-            vad_filter=use_vad,
-            vad_parameters=vad_parameters,
-            **({} if options.temperature is None else {"temperature": options.temperature}),
-        )
-        if transcript.language_probability is None:
-            transcript.language = info.language
-            transcript.language_probability = round(info.language_probability, 4)
-        for segment in segments:
-            raw_texts.append(segment.text)  # Whisper's own spacing joins the text
-            transcript.segments.append(segment_row(segment, offset, options.word_timestamps))
-            on_segment(offset + segment.end, total or transcript.duration)
+    pieces = audio_stream.prefetched(audio_stream.pieces(audio, piece_seconds))
+    with closing(pieces):  # a run that stops early stops the decoding thread at once
+        for offset, samples in pieces:
+            transcript.duration = round(offset + len(samples) / SAMPLE_RATE, 3)
+            if not options.vad_filter and not has_speech(samples):
+                continue  # Whisper invents sentences for silence and noise
+            # Later pieces keep the first piece's language, and continue from its last words.
+            prompt = options.initial_prompt or ("".join(raw_texts)[-PROMPT_CHARS:] or None)
+            segments, info = start_piece(model, samples, options, transcript.language, prompt,
+                                         batch_size)  # fmt: skip
+            if transcript.language_probability is None:
+                transcript.language = info.language
+                transcript.language_probability = round(info.language_probability, 4)
+            for segment in segments:
+                raw_texts.append(segment.text)  # Whisper's own spacing joins the text
+                transcript.segments.append(segment_row(segment, offset, options.word_timestamps))
+                on_segment(offset + segment.end, total or transcript.duration)
     transcript.text = "".join(raw_texts).strip()
     return transcript
+
+
+def start_piece(
+    model: LoadedModel, samples: np.ndarray, options: TranscriptionOptions,
+    language: str | None, prompt: str | None, batch_size: int,
+) -> tuple[Iterator[Any], Any]:  # fmt: skip
+    """faster-whisper's (lazy segments, info) for one piece."""
+    runner: Any = model.whisper
+    batched: dict[str, Any] = {}
+    use_vad = options.vad_filter
+    if batch_size > 0:
+        # The batched pipeline cuts the audio into windows at VAD pauses: VAD is not optional.
+        runner, batched = BatchedInferencePipeline(model.whisper), {"batch_size": batch_size}
+        use_vad = True
+    return runner.transcribe(
+        samples,
+        **batched,
+        language=language,
+        task=options.task,
+        beam_size=options.beam_size,
+        word_timestamps=options.word_timestamps,
+        hotwords=options.hotwords,
+        initial_prompt=prompt,
+        vad_filter=use_vad,
+        vad_parameters=options.vad_parameters() if options.vad_filter else None,
+        **({} if options.temperature is None else {"temperature": options.temperature}),
+    )
 
 
 def segment_row(segment: Any, offset: float, with_words: bool) -> dict[str, Any]:

@@ -132,7 +132,7 @@ class Task(Base):
 
     # Bookkeeping.
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    progress: Mapped[int] = mapped_column(Integer, default=0)
+    progress: Mapped[float] = mapped_column(Float, default=0)  # percent, tenths
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

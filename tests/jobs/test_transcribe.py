@@ -9,7 +9,7 @@ from rq import Queue
 from rq.timeouts import JobTimeoutException
 
 from app.config import Settings
-from jobs.checkpoint import Checkpoint, TranscriptionTimeout
+from jobs.checkpoint import Checkpoint, TranscriptionTimeout, progress_percent
 from jobs.outcome import failure_reason
 from jobs.queues import enqueue_transcription
 from models import Task
@@ -70,3 +70,10 @@ def test_checkpoint_stops_a_job_past_its_time_limit(settings: Settings):
 )  # fmt: skip
 def test_failure_reasons_are_sentences(exc: BaseException, reason: str, settings: Settings):
     assert failure_reason(exc, settings).startswith(reason)
+
+
+@pytest.mark.parametrize(
+    ("fraction", "percent"), [(0.0, 0.0), (0.12345, 12.3), (0.0999, 9.9), (1.0, 99.9)]
+)
+def test_progress_is_stored_in_tenths_and_100_waits_for_the_result(fraction, percent):
+    assert progress_percent(fraction) == percent
