@@ -29,6 +29,8 @@ class BotApiStandIn:
     url: str
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     files: dict[str, bytes] = field(default_factory=dict)
+    # file_id -> path: served as a `--local` Bot API server does, by absolute path on disk
+    local_files: dict[str, str] = field(default_factory=dict)
     messages: list[Message] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
     # method -> (error_code, description, retry_after) answers to give before succeeding
@@ -59,6 +61,8 @@ class BotApiStandIn:
     def _perform(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         if method == "getFile":
             file_id = params["file_id"]
+            if file_id in self.local_files:
+                return ok({"file_id": file_id, "file_path": self.local_files[file_id]})
             if file_id not in self.files:
                 return error(400, "Bad Request: invalid file_id")
             return ok({"file_id": file_id, "file_size": len(self.files[file_id]),

@@ -106,23 +106,3 @@ def test_a_chat_that_blocked_the_bot_is_not_retried(bot_api):
     assert bot_api.methods().count("editMessageText") == 1
     with session_scope(get_settings().DATABASE_URL) as session:
         assert session.scalar(select(Task.status).where(Task.id == task.id)) == "done"
-
-
-@pytest.mark.parametrize(
-    ("text", "limit", "expected"),
-    [
-        ("short", 10, ["short"]),
-        ("one two three four five", 10, ["one two", "three four", "five"]),
-        (
-            "A short sentence here. Then another one follows.",
-            30,
-            ["A short sentence here.", "Then another one follows."],
-        ),
-        ("Line number one\nline two goes on", 20, ["Line number one", "line two goes on"]),
-        ("abcdefghijkl", 5, ["abcde", "fghij", "kl"]),  # no space: cut mid-word
-        ("🎙️🎙️🎙️", 4, ["🎙️", "🎙️", "🎙️"]),  # each is three UTF-16 units
-        ("  ", 10, []),
-    ],
-)
-def test_split_message(text, limit, expected):
-    assert split_message(text, limit) == expected
