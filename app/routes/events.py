@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from app.auth import BrowserReadCaller, Caller
+from app.deps import ReleasingRoute
 from app.errors import VALIDATION_RESPONSES, ServiceUnavailable, responses
 from app.events import RESET, TaskEvent, TaskEventHub
 
@@ -28,7 +29,9 @@ STREAM_DOC = (
     "again after events were lost); there are no event ids to resume from."
 )
 
-router = APIRouter(prefix="/asr", tags=["tasks"], responses=VALIDATION_RESPONSES)
+router = APIRouter(
+    prefix="/asr", tags=["tasks"], responses=VALIDATION_RESPONSES, route_class=ReleasingRoute
+)
 
 
 @router.get(

@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
-from app.deps import SettingsDep
+from app.deps import ReleasingRoute, SettingsDep
 
 WEB_ROOT = Path(__file__).resolve().parents[1] / "web"
 # Only this origin's own files; blob: for the transcript downloads the page builds.
@@ -17,7 +17,7 @@ CONTENT_SECURITY_POLICY = (
     "base-uri 'none'; frame-ancestors 'none'"
 )
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=ReleasingRoute)
 
 
 @router.get("/", response_class=HTMLResponse)
