@@ -170,6 +170,9 @@ class Settings(BaseSettings):
     TELEGRAM_MAX_FILE_MB: int = Field(default=20, ge=1, le=2000)
     # Chat ids allowed to use the bot ("123,-100456"); empty: anyone who finds it.
     TELEGRAM_ALLOWED_CHATS: Annotated[list[int], NoDecode] = []
+    # Recordings one chat may have queued or processing at once (the bot's tasks have no API
+    # key, so this stands in for the per-key limit); more are answered "wait".
+    TELEGRAM_MAX_ACTIVE_PER_CHAT: int = Field(default=5, ge=1)
 
     @field_validator("TELEGRAM_ALLOWED_CHATS", mode="before")
     @classmethod

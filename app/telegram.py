@@ -17,6 +17,7 @@ from fastapi import UploadFile
 from loguru import logger
 from redis import Redis
 from rq import Queue
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.auth import Caller
@@ -26,7 +27,7 @@ from app.schemas import TaskOptions
 from app.submission import queue_recording
 from jobs.telegram_api import BotApi, FileTooLarge, TelegramError
 from jobs.telegram_replies import TelegramOrigin
-from models import Scope
+from models import Scope, Task, TaskStatus
 from storage import Storage
 
 # Tasks from Telegram belong to no API key: with auth on, only admins see them in the API.
@@ -44,6 +45,9 @@ HELP = (
     "I will reply with its transcript.\n\n"
     "Files up to {max_mb} MB. Long recordings take a while: I edit my reply when the "
     "transcript is ready."
+)
+BUSY = (
+    "You have {count} recordings being transcribed already; send this one again when they are done."
 )
 NOT_ALLOWED = "Sorry, this bot is private. Ask its owner to add this chat ({chat_id})."
 
@@ -122,6 +126,10 @@ class TelegramIntake:
         if media.file_size is not None and media.file_size > limit:
             self.reply(chat_id, message_id, too_large(media.file_size, limit))
             return "too large"
+        active = self.active_tasks(chat_id)
+        if active >= self.settings.TELEGRAM_MAX_ACTIVE_PER_CHAT:
+            self.reply(chat_id, message_id, BUSY.format(count=active))
+            return "busy"
         reply_id = self.reply(chat_id, message_id, TRANSCRIBING)
         origin = TelegramOrigin(chat_id, message_id, reply_id)
         return self.transcribe(media, origin)
@@ -170,6 +178,16 @@ class TelegramIntake:
         logger.info("telegram: chat {} message {} → task {}",
                     origin.chat_id, origin.message_id, submitted.task.id)  # fmt: skip
         return "queued" if submitted.reused is None else "duplicate"
+
+    def active_tasks(self, chat_id: int) -> int:
+        """The chat's tasks still queued or processing."""
+        query = select(func.count()).where(
+            Task.api_key_id.is_(None), Task.idempotency_key.startswith(f"telegram:{chat_id}:"),
+            Task.status.in_((TaskStatus.QUEUED, TaskStatus.PROCESSING)),
+        )  # fmt: skip
+        count = self.session.scalar(query) or 0
+        self.session.rollback()  # no transaction stays open across the Bot API calls
+        return count
 
     def reply(self, chat_id: int, message_id: int, text: str) -> int:
         """Send a reply; Telegram unreachable → 503, so the update is delivered again."""

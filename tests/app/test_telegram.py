@@ -251,3 +251,21 @@ def test_every_kind_of_recording_becomes_a_task(
     assert outcome == "queued"
     [task] = telegram_tasks()
     assert (task.content_type, task.filename) == (content_type, filename)
+
+
+def test_a_chat_with_too_many_recordings_in_progress_is_asked_to_wait(settings, bot_api,
+                                                                      telegram):  # fmt: skip
+    voice = encode_voice_note(audio_file("jfk.flac"))
+    bot_api.files["v"] = voice
+    overrides = {"TELEGRAM_BOT_TOKEN": SecretStr(TOKEN), "TELEGRAM_WEBHOOK_SECRET":
+                 SecretStr(SECRET), "TELEGRAM_API_BASE": bot_api.url,
+                 "TELEGRAM_MAX_ACTIVE_PER_CHAT": 2}  # fmt: skip
+    with TestClient(create_app(settings.model_copy(update=overrides))) as limited:
+        outcomes = [post_update(limited, voice_update(20 + n, 200 + n, "v", len(voice))).json()[
+            "outcome"] for n in range(3)]  # fmt: skip
+        other_chat = voice_update(30, 300, "v", len(voice))
+        other_chat["message"]["chat"]["id"] = CHAT_ID + 1
+        assert post_update(limited, other_chat).json()["outcome"] == "queued"
+    assert outcomes == ["queued", "queued", "busy"]
+    assert len(telegram_tasks()) == 3
+    assert bot_api.sent(CHAT_ID)[-1].text.startswith("You have 2 recordings being transcribed")
