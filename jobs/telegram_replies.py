@@ -119,8 +119,8 @@ def retry_later(task_id: str, attempt: int, sent: int, exc: TelegramError) -> No
     settings = get_settings()
     delays = settings.webhook_retry_delays
     if exc.permanent or attempt > len(delays):
-        logger.error("task {}: telegram reply given up after {} attempts: {}",
-                     task_id, attempt, exc)  # fmt: skip
+        why = "asking again cannot help" if exc.permanent else f"{attempt} attempts"
+        logger.error("task {}: telegram reply given up ({}): {}", task_id, why, exc)
         return
     delay = max(exc.retry_after or 0, delays[attempt - 1])
     logger.warning("task {}: telegram reply attempt {}: {}; retry in {} s",
