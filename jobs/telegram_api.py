@@ -15,6 +15,8 @@ import httpx
 
 from app.config import Settings
 
+# The header Telegram sends the setWebhook secret_token back in (and the polling relay too).
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 # Telegram's limit on a message, counted in UTF-16 code units.
 MESSAGE_LIMIT = 4096
 CALL_TIMEOUT_SECONDS = 30

@@ -22,9 +22,8 @@ from loguru import logger
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.config import Settings, configure_logging, get_settings
-from jobs.telegram_api import BotApi, TelegramError
+from jobs.telegram_api import SECRET_HEADER, BotApi, TelegramError
 
-SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # app.routes.telegram.SECRET_HEADER
 MAX_BACKOFF_SECONDS = 60
 
 

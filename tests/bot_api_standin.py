@@ -11,8 +11,23 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from pydantic import SecretStr
+
 TOKEN = "123456:stand-in-token"
 SECRET = "stand-in-webhook-secret"
+
+
+def telegram_env(url: str) -> dict[str, str]:
+    """Environment for processes (worker, uvicorn, scripts) with the bot on, talking to the
+    stand-in at `url`; replies retry after 1 s."""
+    return {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_WEBHOOK_SECRET": SECRET,
+            "TELEGRAM_API_BASE": url, "WEBHOOK_RETRY_DELAYS": "1,1,1"}  # fmt: skip
+
+
+def telegram_overrides(url: str, **more: Any) -> dict[str, Any]:
+    """The same as Settings fields, for `settings.model_copy(update=...)`."""
+    return {"TELEGRAM_BOT_TOKEN": SecretStr(TOKEN), "TELEGRAM_WEBHOOK_SECRET": SecretStr(SECRET),
+            "TELEGRAM_API_BASE": url, "WEBHOOK_RETRY_DELAYS": "1,1,1", **more}  # fmt: skip
 
 
 @dataclass

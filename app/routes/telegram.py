@@ -11,9 +11,7 @@ from pydantic import BaseModel, Field
 from app.deps import QueueDep, RedisDep, ReleasingRoute, SessionDep, SettingsDep, StorageDep
 from app.errors import VALIDATION_RESPONSES, Forbidden, NotEnabled, ServiceUnavailable, responses
 from app.telegram import TelegramIntake
-from jobs.telegram_api import BotApi
-
-SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+from jobs.telegram_api import SECRET_HEADER, BotApi
 
 router = APIRouter(
     prefix="/telegram", tags=["telegram"], responses=VALIDATION_RESPONSES,

@@ -10,15 +10,21 @@ from typing import Any
 import av
 import pytest
 from fastapi.testclient import TestClient
-from pydantic import SecretStr
 from sqlalchemy import select
 
 from app.config import get_settings
 from app.main import create_app
+from jobs.telegram_api import SECRET_HEADER
 from models import Task
 from models.db import session_scope
 from tests.app.test_options import make_video
-from tests.bot_api_standin import SECRET, TOKEN, BotApiStandIn, bot_api_standin
+from tests.bot_api_standin import (
+    SECRET,
+    BotApiStandIn,
+    bot_api_standin,
+    telegram_env,
+    telegram_overrides,
+)
 from tests.helpers import JFK_LINE, audio_file, normalize, run_maintenance_until
 
 CHAT_ID = 4242
@@ -63,20 +69,18 @@ def bot_api() -> Iterator[BotApiStandIn]:
 @pytest.fixture
 def telegram(settings, bot_api, monkeypatch) -> Iterator[TestClient]:
     """The API with the bot on; the same settings exported for worker processes."""
-    env = {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_WEBHOOK_SECRET": SECRET,
-           "TELEGRAM_API_BASE": bot_api.url, "WEBHOOK_RETRY_DELAYS": "1,1,1"}  # fmt: skip
-    for name, value in env.items():
+    for name, value in telegram_env(bot_api.url).items():
         monkeypatch.setenv(name, value)
     get_settings.cache_clear()
-    overrides = {"TELEGRAM_BOT_TOKEN": SecretStr(TOKEN), "TELEGRAM_WEBHOOK_SECRET":
-                 SecretStr(SECRET), "TELEGRAM_API_BASE": bot_api.url}  # fmt: skip
-    with TestClient(create_app(settings.model_copy(update=overrides))) as client:
+    with TestClient(
+        create_app(settings.model_copy(update=telegram_overrides(bot_api.url)))
+    ) as client:
         yield client
     get_settings.cache_clear()
 
 
 def post_update(client: TestClient, update: dict[str, Any], secret: str = SECRET) -> Any:
-    return client.post(WEBHOOK, json=update, headers={"X-Telegram-Bot-Api-Secret-Token": secret})
+    return client.post(WEBHOOK, json=update, headers={SECRET_HEADER: secret})
 
 
 def telegram_tasks() -> list[Task]:
@@ -190,9 +194,7 @@ def test_a_file_that_does_not_decode_gets_the_reason(telegram, bot_api):
 
 
 def test_chats_outside_the_allowlist_are_told_the_bot_is_private(settings, bot_api, telegram):
-    overrides = {"TELEGRAM_BOT_TOKEN": SecretStr(TOKEN), "TELEGRAM_WEBHOOK_SECRET":
-                 SecretStr(SECRET), "TELEGRAM_API_BASE": bot_api.url,
-                 "TELEGRAM_ALLOWED_CHATS": [1, 2]}  # fmt: skip
+    overrides = telegram_overrides(bot_api.url, TELEGRAM_ALLOWED_CHATS=[1, 2])
     with TestClient(create_app(settings.model_copy(update=overrides))) as private:
         update = voice_update(11, 110, "voice-x", 1000)
         assert post_update(private, update).json()["outcome"] == "not allowed"
@@ -257,9 +259,7 @@ def test_a_chat_with_too_many_recordings_in_progress_is_asked_to_wait(settings, 
                                                                       telegram):  # fmt: skip
     voice = encode_voice_note(audio_file("jfk.flac"))
     bot_api.files["v"] = voice
-    overrides = {"TELEGRAM_BOT_TOKEN": SecretStr(TOKEN), "TELEGRAM_WEBHOOK_SECRET":
-                 SecretStr(SECRET), "TELEGRAM_API_BASE": bot_api.url,
-                 "TELEGRAM_MAX_ACTIVE_PER_CHAT": 2}  # fmt: skip
+    overrides = telegram_overrides(bot_api.url, TELEGRAM_MAX_ACTIVE_PER_CHAT=2)
     with TestClient(create_app(settings.model_copy(update=overrides))) as limited:
         outcomes = [post_update(limited, voice_update(20 + n, 200 + n, "v", len(voice))).json()[
             "outcome"] for n in range(3)]  # fmt: skip

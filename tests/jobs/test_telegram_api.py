@@ -5,16 +5,17 @@ import io
 from pathlib import Path
 
 import pytest
-from pydantic import SecretStr
 
 from jobs.telegram_api import BotApi, FileTooLarge, TelegramError, split_message
-from tests.bot_api_standin import SECRET, TOKEN, bot_api_standin
+from tests.bot_api_standin import (
+    TOKEN,
+    bot_api_standin,
+    telegram_overrides,
+)
 
 
 def bot_for(settings, url: str) -> BotApi:
-    return BotApi(settings.model_copy(update={
-        "TELEGRAM_BOT_TOKEN": SecretStr(TOKEN), "TELEGRAM_WEBHOOK_SECRET": SecretStr(SECRET),
-        "TELEGRAM_API_BASE": url}))  # fmt: skip
+    return BotApi(settings.model_copy(update=telegram_overrides(url)))
 
 
 def test_a_file_is_downloaded_through_its_file_path(settings):

@@ -14,7 +14,11 @@ from jobs.telegram_api import MESSAGE_LIMIT, split_message, telegram_length
 from jobs.telegram_replies import enqueue_reply
 from models import Task, TaskStatus
 from models.db import session_scope
-from tests.bot_api_standin import SECRET, TOKEN, BotApiStandIn, bot_api_standin
+from tests.bot_api_standin import (
+    BotApiStandIn,
+    bot_api_standin,
+    telegram_env,
+)
 from tests.helpers import ENGLISH_HALF_TEXT, normalize, run_maintenance_until
 
 CHAT_ID = 777
@@ -23,9 +27,7 @@ CHAT_ID = 777
 @pytest.fixture
 def bot_api(settings, monkeypatch) -> Iterator[BotApiStandIn]:
     with bot_api_standin() as standin:
-        env = {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_WEBHOOK_SECRET": SECRET,
-               "TELEGRAM_API_BASE": standin.url, "WEBHOOK_RETRY_DELAYS": "1,1,1"}  # fmt: skip
-        for name, value in env.items():
+        for name, value in telegram_env(standin.url).items():
             monkeypatch.setenv(name, value)
         yield standin
 

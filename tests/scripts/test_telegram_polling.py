@@ -6,7 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.bot_api_standin import SECRET, TOKEN, bot_api_standin
+from tests.bot_api_standin import (
+    bot_api_standin,
+    telegram_env,
+)
 from tests.conftest import uvicorn_server
 from tests.helpers import ROOT
 
@@ -28,8 +31,7 @@ def command_update(update_id: int, text: str) -> dict[str, object]:
 
 def test_updates_are_relayed_to_the_webhook_and_confirmed(settings, tmp_path: Path):
     with bot_api_standin() as bot_api:
-        env = {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_WEBHOOK_SECRET": SECRET,
-               "TELEGRAM_API_BASE": bot_api.url}  # fmt: skip
+        env = telegram_env(bot_api.url)
         bot_api.updates = [command_update(31, "/start"), command_update(32, "hello")]
         with uvicorn_server(tmp_path / "web.log", **env) as url:
             done = run_polling(env, "--server", url, "--once")
@@ -44,8 +46,7 @@ def test_updates_are_relayed_to_the_webhook_and_confirmed(settings, tmp_path: Pa
 
 def test_a_wrong_secret_stops_the_relay_with_the_reason(settings, tmp_path: Path):
     with bot_api_standin() as bot_api:
-        env = {"TELEGRAM_BOT_TOKEN": TOKEN, "TELEGRAM_WEBHOOK_SECRET": SECRET,
-               "TELEGRAM_API_BASE": bot_api.url}  # fmt: skip
+        env = telegram_env(bot_api.url)
         bot_api.updates = [command_update(41, "/start")]
         with uvicorn_server(tmp_path / "web.log", **env) as url:
             done = run_polling({**env, "TELEGRAM_WEBHOOK_SECRET": "other"}, "--server", url,
