@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+import ctranslate2
 import numpy as np
 from faster_whisper.audio import pad_or_trim
 from faster_whisper.tokenizer import Tokenizer
@@ -252,7 +253,11 @@ def decode_streams(
         by_position: dict[int, list[Stream]] = {}
         for s in active:
             by_position.setdefault(prompts[id(s)].index(s.tokenizer.sot), []).append(s)
-        group = max(by_position.values(), key=len)[: max(1, batch_size)]
+        # Streams with the most audio left first: a batch of windows decodes until its longest
+        # text ends, so windows of like length waste the fewest decoder steps.
+        largest = max(by_position.values(), key=len)
+        largest.sort(key=lambda s: s.content_frames - s.seek, reverse=True)
+        group = largest[: max(1, batch_size)]
         step(model, group, [prompts[id(s)] for s in group], fw_options, stats)
         stats.steps += 1
         decoded = sum(min(s.seek, s.content_frames) for s in streams)
@@ -296,7 +301,7 @@ def step(
         if not again:
             break
         stats.temperature_fallbacks += len(again)
-        retry_output = whisper.encode(np.stack([windows[n] for n in again]))
+        retry_output = encoder_rows(whisper, encoder_output, windows, again)
         retried = generate(whisper, retry_output, [prompts[n] for n in again], options, temperature)
         for n, result in zip(again, retried, strict=True):
             decoded[n] = judge(result, streams[n], options, temperature)
@@ -306,6 +311,18 @@ def step(
             passable = [t for t in tried[n] if not t.too_repetitive] or tried[n]
             d = max(passable, key=lambda t: t.avg_logprob)._replace(temperature=d.temperature)
         advance(whisper, streams[n], sizes[n], options, d)
+
+
+def encoder_rows(
+    whisper: Any, encoder_output: Any, windows: list[np.ndarray], rows: list[int]
+) -> Any:
+    """The encoder output of some windows of a batch, for decoding them again. On the CPU the
+    rows are copied out of the batch's output (encoding a window costs as much as decoding
+    it); CTranslate2 cannot slice device memory, so elsewhere they are encoded again."""
+    if encoder_output.device == "cpu":
+        rows_only = np.ascontiguousarray(np.asarray(encoder_output)[rows])
+        return ctranslate2.StorageView.from_array(rows_only)
+    return whisper.encode(np.stack([windows[n] for n in rows]))
 
 
 class Decoded(NamedTuple):
@@ -459,7 +476,12 @@ def transcript_of(clip: Clip, segments: list[dict[str, Any]]) -> Transcript:
         duration=round(clip.seconds, 3),
         text=text,
         segments=[
-            {"start": round(s["start"], 3), "end": round(s["end"], 3), "text": s["text"].strip()}
+            {
+                # Held within the clip, as the single-task path does (engine.segment_row).
+                "start": round(min(s["start"], clip.seconds), 3),
+                "end": round(min(s["end"], clip.seconds), 3),
+                "text": s["text"].strip(),
+            }
             for s in segments
         ],
     )

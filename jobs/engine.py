@@ -194,8 +194,9 @@ def transcribe(
                 transcript.language_probability = round(info.language_probability, 4)
             for segment in segments:
                 raw_texts.append(segment.text)  # Whisper's own spacing joins the text
-                transcript.segments.append(segment_row(segment, offset, options.word_timestamps))
-                on_segment(offset + segment.end, total or transcript.duration)
+                row = segment_row(segment, offset, transcript.duration, options.word_timestamps)
+                transcript.segments.append(row)
+                on_segment(row["end"], total or transcript.duration)
     transcript.text = "".join(raw_texts).strip()
     return transcript
 
@@ -227,18 +228,26 @@ def start_piece(
     )
 
 
-def segment_row(segment: Any, offset: float, with_words: bool) -> dict[str, Any]:
-    """Our own row for faster-whisper's Segment, in seconds from the start of the file."""
+def segment_row(segment: Any, offset: float, piece_end: float, with_words: bool) -> dict[str, Any]:
+    """Our own row for faster-whisper's Segment, in seconds from the start of the file.
+
+    Whisper times a window's last segment by the window, not by the audio: in the short last
+    window of a recording it may end seconds after the recording does (faster-whisper passes
+    that on). Subtitles must not, so times are held within the piece."""
+
+    def at(seconds: float) -> float:
+        return round(min(offset + seconds, piece_end), 3)
+
     row: dict[str, Any] = {
-        "start": round(offset + segment.start, 3),
-        "end": round(offset + segment.end, 3),
+        "start": at(segment.start),
+        "end": at(segment.end),
         "text": segment.text.strip(),
     }
     if with_words and segment.words:
         row["words"] = [
             {
-                "start": round(offset + w.start, 3),
-                "end": round(offset + w.end, 3),
+                "start": at(w.start),
+                "end": at(w.end),
                 "word": w.word,
                 "probability": round(w.probability, 4),
             }

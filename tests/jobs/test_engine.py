@@ -107,3 +107,40 @@ def test_batched_decoding_transcribes_too(tmp_path: Path):
             model, audio, engine.TranscriptionOptions(), lambda *_: None, batch_size=8
         )
     assert JFK_LINE in normalize(transcript.text)
+
+
+def test_segment_and_word_times_stay_within_the_recording(tmp_path: Path):
+    """Whisper times the last segment of a short last window by the window: on this CPU,
+    tiny.en ends the last segment of the English half of multilingual.mp3 (read back from a
+    WAV twice) at 35.04 s, five seconds after the audio. Stored times (and so subtitles) stop
+    at the end of the recording."""
+    from faster_whisper import decode_audio
+
+    from tests.helpers import write_wav
+
+    model = engine.load_model(Settings(WHISPER_DEVICE="cpu", STORAGE_PATH=tmp_path))
+    write_wav(
+        tmp_path / "once.wav", decode_audio(str(audio_file("multilingual.mp3")))[: 30 * 16000]
+    )
+    write_wav(tmp_path / "twice.wav", decode_audio(str(tmp_path / "once.wav")))
+    for words in (False, True):
+        with (tmp_path / "twice.wav").open("rb") as audio:
+            options = engine.TranscriptionOptions(word_timestamps=words)
+            transcript = engine.transcribe(model, audio, options, lambda *_: None)
+        assert transcript.duration == pytest.approx(30.0)
+        assert "portions of the software" in normalize(transcript.text)
+        times = [t for s in transcript.segments for t in (s["start"], s["end"])]
+        times += [t for s in transcript.segments for w in s.get("words", [])
+                  for t in (w["start"], w["end"])]  # fmt: skip
+        assert all(0 <= t <= transcript.duration for t in times), words
+
+
+def test_a_segment_row_is_held_within_its_piece():
+    """The same rule without the model's whims: times past the piece's end stop there."""
+    from types import SimpleNamespace
+
+    word = SimpleNamespace(start=4.5, end=9.0, word=" late", probability=0.5)
+    segment = SimpleNamespace(start=1.0, end=11.0, text=" the last words", words=[word])
+    row = engine.segment_row(segment, offset=600.0, piece_end=605.0, with_words=True)
+    assert (row["start"], row["end"], row["text"]) == (601.0, 605.0, "the last words")
+    assert (row["words"][0]["start"], row["words"][0]["end"]) == (604.5, 605.0)
