@@ -99,7 +99,7 @@ def rss_mb(pid: int, field_name: str = "VmRSS") -> float:
 
 
 class Service:
-    """uvicorn + one worker on the bench database, like the Procfile runs them."""
+    """uvicorn + worker processes on the bench database, like the Procfile runs them."""
 
     def __init__(self, work: Path, port: int, max_upload_mb: int = 4096) -> None:
         self.url = f"http://127.0.0.1:{port}"
@@ -110,7 +110,7 @@ class Service:
                     "JOB_TIMEOUT_SECONDS": "7200"}  # fmt: skip
         self.port = port
         self.web: subprocess.Popen[bytes] | None = None
-        self.worker: subprocess.Popen[bytes] | None = None
+        self.workers: list[subprocess.Popen[bytes]] = []
 
     def prepare(self) -> None:
         with psycopg.connect("postgresql://postgres@127.0.0.1/postgres", autocommit=True) as c:
@@ -130,17 +130,23 @@ class Service:
         )  # fmt: skip
         _wait(lambda: httpx.get(f"{self.url}/health", timeout=1).status_code in (200, 503))
 
-    def start_worker(self, **env: str) -> None:
-        self.worker = subprocess.Popen([sys.executable, "-m", "jobs.worker"], cwd=ROOT,
-                                       env={**self.env, **env}, stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.DEVNULL)  # fmt: skip
-        _wait(lambda: httpx.get(f"{self.url}/health", timeout=1).status_code == 200)
+    def start_worker(self, count: int = 1, **env: str) -> None:
+        """`count` worker processes with these settings; returns when /health sees them."""
+        for _ in range(count):
+            self.workers.append(subprocess.Popen(
+                [sys.executable, "-m", "jobs.worker"], cwd=ROOT, env={**self.env, **env},
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            ))  # fmt: skip
+        _wait(
+            lambda: httpx.get(f"{self.url}/health", timeout=1).json().get("workers_active") == count
+        )
 
     def stop_worker(self) -> None:
-        if self.worker is not None:
-            self.worker.send_signal(signal.SIGTERM)
-            self.worker.wait(timeout=60)
-            self.worker = None
+        for worker in self.workers:
+            worker.send_signal(signal.SIGTERM)
+        for worker in self.workers:
+            worker.wait(timeout=60)
+        self.workers = []
 
     def stop(self) -> None:
         self.stop_worker()
@@ -319,8 +325,8 @@ def long_file(
     del pieces
     service.stop_worker()  # a fresh worker, so its peak memory is this file's
     service.start_worker(WHISPER_BATCH_SIZE=str(batch_size))
-    assert service.worker is not None
-    worker_pid = service.worker.pid
+    assert len(service.workers) == 1
+    worker_pid = service.workers[0].pid
     worker_idle_mb = rss_mb(worker_pid)
     with path.open("rb") as audio, httpx.Client(timeout=600) as client:
         task_id = client.post(f"{service.url}/api/v1/asr/submit",
