@@ -77,7 +77,10 @@ def test_a_job_over_its_timeout_fails_with_the_limit(client, settings, tmp_path)
         worker.wait(timeout=30)
     task = result(client, task_id)
     assert task["error"] == "timed out after 10 s"
-    assert 10 <= task["timings"]["processing_seconds"] < 20
+    # The limit is checked after each segment: a run stops at the first segment past it. On
+    # these repeated clips one window can be decoded at every fallback temperature, which took
+    # up to 15 s past the limit on the slowest 2-core machine this ran on.
+    assert 10 <= task["timings"]["processing_seconds"] < 40
 
 
 def test_sigterm_puts_an_unfinished_task_back_and_a_new_worker_completes_it(
