@@ -34,6 +34,12 @@ def on_change(listener: Callable[[], None]) -> None:
     _listeners.append(listener)
 
 
+def stop_listening(listener: Callable[[], None]) -> None:
+    """A heartbeat that stopped is told no more (a process may run several workers in turn)."""
+    if listener in _listeners:
+        _listeners.remove(listener)
+
+
 def _notify() -> None:
     for listener in list(_listeners):
         listener()

@@ -106,6 +106,7 @@ class WorkerHeartbeat(threading.Thread):
         write_worker_heartbeat(self.worker.connection, info, self.ttl)
 
     def stop(self) -> None:
+        inflight.stop_listening(self.beat_now)
         self.stopped.set()
         self.join(timeout=5)
         try:

@@ -1,17 +1,20 @@
-"""Test fixtures on real services: Postgres (own database), Redis (own db index), a real RQ
-worker process and the real bundled faster-whisper model.
+"""Test fixtures on real services: Postgres (a database of this run's own), Redis (a db index
+this run found empty and claimed), the real worker classes and the real bundled
+faster-whisper model.
 
-Override the defaults with TEST_DATABASE_URL and TEST_REDIS_URL.
+Other checkouts, tools and developers may use the same Postgres and Redis at the same time: a
+run creates its own database (dropped at the end) and claims an empty Redis db index with a
+marker key, and cleans only what it created. TEST_DATABASE_URL names the server and the prefix
+of the database name; TEST_REDIS_URL names the Redis server (with a db index: that one, which
+must be empty).
 """
 
 import os
 import subprocess
-import sys
+import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import psycopg
 import pytest
 from alembic.config import Config
@@ -24,31 +27,83 @@ from app.config import Settings, get_settings
 from app.main import create_app
 from jobs.queues import live_workers
 from models.db import get_engine
-from tests.helpers import ROOT, wait_for
-from tests.test_procfile import free_port
+from tests.utils.paths import ROOT
+from tests.utils.processes import run_worker_process, start_worker, stop, uvicorn_server
+from tests.utils.waiting import wait_for
+from tests.utils.workers import run_worker_in_process
 
 TEST_DATABASE_URL = os.environ.get(
     "TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/asr_test"
 )
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-WORKER_TIMEOUT_SECONDS = 240
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
+RUN_ID = uuid.uuid4().hex[:8]
+# The key that marks a Redis db index as this run's; it stays while the run lasts.
+REDIS_CLAIM_KEY = "asr-test:claimed-by"
+# Deletes every key of the db but the claim: a flush that keeps the db this run's.
+_CLEAR_ALL_BUT_CLAIM = """
+for _, key in ipairs(redis.call('KEYS', '*')) do
+  if key ~= ARGV[1] then redis.call('DEL', key) end
+end
+"""
 
 
-def _recreate_database(url: str) -> None:
-    """Drop and create the test database so every run starts from `alembic upgrade head`."""
+def _admin_url(url: str) -> tuple[str, str]:
+    """(URL of the server's `postgres` database, this run's database name)."""
     plain = url.replace("postgresql+psycopg://", "postgresql://")
-    base, name = plain.rsplit("/", 1)
-    with psycopg.connect(f"{base}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    base, prefix = plain.rsplit("/", 1)
+    return f"{base}/postgres", f"{prefix}_{RUN_ID}"
+
+
+def _create_database(url: str) -> str:
+    admin, name = _admin_url(url)
+    with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+def _drop_database(url: str) -> None:
+    admin, name = _admin_url(url)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _claim_redis_db(url: str) -> str:
+    """The URL of a Redis db index that was empty, now holding this run's claim key."""
+    base, _, explicit = url.partition("://")[2].partition("/")
+    scheme = url.partition("://")[0]
+    if explicit:
+        candidates = [int(explicit)]
+    else:
+        with Redis.from_url(f"{scheme}://{base}/0") as probe:
+            try:
+                count = int(probe.config_get("databases").get("databases", 16))
+            except Exception:  # CONFIG may be disabled (managed Redis): assume the default
+                count = 16
+        candidates = list(range(count - 1, 0, -1))  # the high ones first, away from apps' 0
+    for index in candidates:
+        with Redis.from_url(f"{scheme}://{base}/{index}") as db:
+            if db.dbsize() or not db.set(REDIS_CLAIM_KEY, RUN_ID, nx=True):
+                continue
+            if db.dbsize() == 1:  # nobody else wrote between the look and the claim
+                return f"{scheme}://{base}/{index}"
+            db.delete(REDIS_CLAIM_KEY)
+    raise pytest.UsageError(
+        f"no empty Redis db index among {candidates} at {base}: the tests use one of their own"
+    )
+
+
+def _clear_redis(redis: Redis) -> None:
+    redis.eval(_CLEAR_ALL_BUT_CLAIM, 0, REDIS_CLAIM_KEY)
 
 
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """Test settings, exported to the environment so worker subprocesses share them."""
+    database_url = _create_database(TEST_DATABASE_URL)
+    redis_url = _claim_redis_db(TEST_REDIS_URL)
     env = {
-        "DATABASE_URL": TEST_DATABASE_URL,
-        "REDIS_URL": TEST_REDIS_URL,
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
         "STORAGE_PATH": str(tmp_path_factory.mktemp("storage")),
         "WHISPER_MODEL": "tiny.en",
         "WHISPER_DEVICE": "cpu",
@@ -62,32 +117,39 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     get_settings.cache_clear()
-    _recreate_database(TEST_DATABASE_URL)
-    alembic_config = Config(str(ROOT / "alembic.ini"))
-    alembic_config.attributes["configure_logger"] = False  # keep pytest's logging setup
-    command.upgrade(alembic_config, "head")
-    yield get_settings()
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    get_settings.cache_clear()
-    get_engine(TEST_DATABASE_URL).dispose()
+    try:
+        alembic_config = Config(str(ROOT / "alembic.ini"))
+        alembic_config.attributes["configure_logger"] = False  # keep pytest's logging setup
+        command.upgrade(alembic_config, "head")
+        yield get_settings()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        get_settings.cache_clear()
+        get_engine(database_url).dispose()
+        _drop_database(TEST_DATABASE_URL)
+        with Redis.from_url(redis_url) as redis:
+            _clear_redis(redis)
+            redis.delete(REDIS_CLAIM_KEY)
 
 
 @pytest.fixture
 def redis(settings: Settings) -> Iterator[Redis]:
+    """This run's Redis db, emptied (but for the claim) before and after the test."""
     client = Redis.from_url(settings.REDIS_URL)
-    client.flushdb()
+    _clear_redis(client)
     yield client
-    client.flushdb()
+    _clear_redis(client)
     client.close()
 
 
 @pytest.fixture(autouse=True)
 def clean_state(settings: Settings, redis: Redis) -> Iterator[None]:
-    """Every test starts with no tasks, no queued jobs, no recordings and no history."""
+    """Every test starts with no tasks, no queued jobs, no recordings and no history, and
+    with the settings the environment gives (a test's monkeypatched variables apply)."""
     with get_engine(settings.DATABASE_URL).begin() as conn:
         conn.execute(text("TRUNCATE task, api_key"))
     for directory in (settings.recordings_path, settings.logs_path):
@@ -95,7 +157,9 @@ def clean_state(settings: Settings, redis: Redis) -> Iterator[None]:
             for path in directory.iterdir():
                 if path.is_file():
                     path.unlink()
+    get_settings.cache_clear()
     yield
+    get_settings.cache_clear()
 
 
 @pytest.fixture
@@ -104,73 +168,27 @@ def client(settings: Settings) -> Iterator[TestClient]:
         yield test_client
 
 
-def worker_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "jobs.worker", *args]
+@pytest.fixture
+def run_worker(settings: Settings) -> Callable[[], None]:
+    """Drain the default model's queue with the real TranscriptionWorker, in this process."""
+    return run_worker_in_process
 
 
 @pytest.fixture
-def run_worker(settings: Settings) -> Callable[[], subprocess.CompletedProcess[str]]:
-    """Run a real worker process in burst mode until the queue is empty."""
-
-    def run() -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            worker_command("--burst"),
-            cwd=ROOT,
-            env=os.environ.copy(),
-            capture_output=True,
-            text=True,
-            timeout=WORKER_TIMEOUT_SECONDS,
-        )
-        assert result.returncode == 0, result.stderr[-3000:]
-        return result
-
-    return run
+def run_worker_subprocess(settings: Settings) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """Drain the queue with `python -m jobs.worker --burst`: where the process is the point."""
+    return run_worker_process
 
 
 @pytest.fixture
 def live_worker(settings: Settings, redis: Redis) -> Iterator[subprocess.Popen[str]]:
     """A long-running worker process, ready (model loaded, heartbeat written) on yield."""
-    process = subprocess.Popen(
-        worker_command(), cwd=ROOT, env=os.environ.copy(), text=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    process = start_worker()
     try:
         wait_for(lambda: live_workers(redis), timeout=60, message="worker heartbeat")
         yield process
     finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-@contextmanager
-def uvicorn_server(log: Path, **env: str) -> Iterator[str]:
-    """The API under uvicorn on a free port, as operators run it; yields its base URL."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-
-    def answers() -> bool:
-        try:
-            return httpx.get(f"{url}/health", timeout=1).status_code in (200, 503)
-        except httpx.HTTPError:
-            return False
-
-    with log.open("w") as stderr:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
-             "--host", "127.0.0.1", "--port", str(port)],
-            cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=stderr,
-        )  # fmt: skip
-        try:
-            wait_for(answers, timeout=30, message="uvicorn")
-            yield url
-        finally:
-            process.terminate()
-            process.wait(timeout=15)
+        stop(process)
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 """Once submit returned a task id, the task ends done, failed (with a reason) or canceled,
 whatever crashes in between. Real processes, loopback only, bounded in time."""
 
-import json
 import os
 import signal
 import subprocess
@@ -15,23 +14,12 @@ from redis import Redis
 
 from app.config import Settings
 from app.main import create_app
-from tests.app.test_submit import result, submit
-from tests.conftest import worker_command
-from tests.helpers import ROOT, audio_file, long_recording, wait_for
-
-
-def start_worker(**env: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(worker_command(), cwd=ROOT, env={**os.environ, **env}, text=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-
-
-def statuses(client: TestClient, task_ids: list[str]) -> list[str]:
-    return [result(client, t)["status"] for t in task_ids]
-
-
-def history(settings: Settings) -> list[dict]:
-    path = settings.logs_path / "asr_history.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+from tests.utils.api import result, statuses, submit
+from tests.utils.audio import audio_file, long_recording
+from tests.utils.paths import ROOT
+from tests.utils.processes import start_worker
+from tests.utils.records import history_lines
+from tests.utils.waiting import wait_for
 
 
 def test_sigkilled_worker_twice_loses_no_task(client, settings: Settings, redis: Redis):
@@ -53,7 +41,7 @@ def test_sigkilled_worker_twice_loses_no_task(client, settings: Settings, redis:
     finally:
         final.terminate()
         final.wait(timeout=30)
-    lines = [line for line in history(settings) if line["task_id"] in task_ids]
+    lines = [line for line in history_lines(settings) if line["task_id"] in task_ids]
     assert sorted(line["task_id"] for line in lines) == sorted(task_ids)  # one line each
     assert max(result(client, t)["attempts"] for t in task_ids) >= 2  # some ran twice
 

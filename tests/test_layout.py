@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tests.helpers import ROOT
+from tests.utils.paths import ROOT
 
 
 def modules_loaded_by(statement: str) -> set[str]:

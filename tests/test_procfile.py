@@ -2,23 +2,16 @@
 and a submitted file is transcribed by a real worker."""
 
 import os
-import shlex
-import socket
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.helpers import JFK_LINE, ROOT, audio_file, normalize, wait_for
-
-
-def process_env(**extra: str) -> dict[str, str]:
-    """The environment a Procfile runner gives: the project's virtualenv first on PATH."""
-    bin_dir = str(Path(sys.executable).parent)
-    return {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", **extra}
+from tests.utils.audio import JFK_LINE, audio_file, normalize
+from tests.utils.paths import ROOT
+from tests.utils.processes import free_port, process_env
+from tests.utils.waiting import wait_for, wait_until_serving
 
 
 def procfile() -> dict[str, str]:
@@ -28,12 +21,6 @@ def procfile() -> dict[str, str]:
             name, command = line.split(":", 1)
             entries[name.strip()] = command.strip()
     return entries
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_procfile_declares_release_web_and_worker():
@@ -58,15 +45,8 @@ def web_server(settings):
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )  # fmt: skip
     base_url = f"http://127.0.0.1:{port}"
-
-    def answers() -> bool:
-        try:
-            return httpx.get(f"{base_url}/health", timeout=1).status_code in (200, 503)
-        except httpx.HTTPError:
-            return False
-
     try:
-        wait_for(answers, timeout=30, message=f"web process ({shlex.quote(command)})")
+        wait_until_serving(f"{base_url}/health", timeout=30)
         yield base_url
     finally:
         os.killpg(process.pid, 15)
@@ -103,15 +83,8 @@ def test_dashboard_process_serves_behind_credentials(settings):
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/"
-
-    def answers() -> bool:
-        try:
-            return httpx.get(url, timeout=1).status_code == 401
-        except httpx.HTTPError:
-            return False
-
     try:
-        wait_for(answers, timeout=30, message="dashboard process")
+        wait_until_serving(url, timeout=30, statuses=(401,))
         assert httpx.get(url, auth=("ops", "s3cret"), timeout=5).status_code == 200
     finally:
         os.killpg(process.pid, 15)

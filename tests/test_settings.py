@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from app.config import Settings
-from tests.helpers import ROOT
+from tests.utils.paths import ROOT
 
 
 def test_env_example_lists_every_setting_in_order():

@@ -1,8 +1,8 @@
 """Downloading the original recording."""
 
 from app.routes.audio import content_disposition
-from tests.app.test_submit import submit
-from tests.helpers import audio_file
+from tests.utils.api import submit
+from tests.utils.audio import audio_file
 
 
 def test_audio_download_returns_the_original_bytes_with_a_safe_name(client, tmp_path):

@@ -12,19 +12,10 @@ from sqlalchemy import select
 from app.config import Settings
 from app.main import create_app
 from models import ApiKey, Scope, Task
-from models.api_key import create_key
 from models.db import session_scope
-from tests.app.test_dashboard import basic
-from tests.helpers import ROOT, audio_file
-
-
-def new_key(settings: Settings, name: str, scopes: list[Scope]) -> str:
-    with session_scope(settings.DATABASE_URL) as session:
-        return create_key(session, name, scopes)[1]
-
-
-def bearer(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
+from tests.utils.api import basic, bearer, new_key, submit
+from tests.utils.audio import audio_file
+from tests.utils.paths import ROOT
 
 
 @pytest.fixture
@@ -34,22 +25,19 @@ def secured(settings: Settings):
         yield client
 
 
-def upload(client: TestClient, key: str | None, name: str = "jfk.flac"):
-    headers = bearer(key) if key else {}
-    with audio_file(name).open("rb") as audio:
-        return client.post("/api/v1/asr/submit", files={"audio": (name, audio)}, headers=headers)
-
-
 def test_missing_wrong_and_revoked_keys_are_401(secured, settings):
     key = new_key(settings, "bot", [Scope.SUBMIT, Scope.READ])
-    missing = upload(secured, None)
+    missing = submit(secured, audio_file("jfk.flac"))
     assert missing.status_code == 401 and missing.headers["www-authenticate"].startswith("Bearer")
     assert "Authorization: Bearer" in missing.json()["detail"]
-    assert upload(secured, "asr_not-a-real-key").status_code == 401
-    assert upload(secured, key).status_code == 202
+    assert (
+        submit(secured, audio_file("jfk.flac"), headers=bearer("asr_not-a-real-key")).status_code
+        == 401
+    )
+    assert submit(secured, audio_file("jfk.flac"), headers=bearer(key)).status_code == 202
     with session_scope(settings.DATABASE_URL) as session:
         session.scalars(select(ApiKey)).one().revoked_at = datetime.now(UTC)
-    revoked = upload(secured, key)
+    revoked = submit(secured, audio_file("jfk.flac"), headers=bearer(key))
     assert revoked.status_code == 401 and "revoked" in revoked.json()["detail"]
 
 
@@ -64,7 +52,7 @@ def test_keys_are_stored_hashed_with_their_last_use(secured, settings):
 
 def test_scopes_are_enforced(secured, settings):
     reader = new_key(settings, "reader", [Scope.READ])
-    denied = upload(secured, reader)
+    denied = submit(secured, audio_file("jfk.flac"), headers=bearer(reader))
     assert denied.status_code == 403 and "`submit` scope" in denied.json()["detail"]
     for path in ("/metrics", "/api/v1/asr/queue/status", "/api/v1/stats"):
         assert secured.get(path, headers=bearer(reader)).status_code == 403, path
@@ -78,7 +66,7 @@ def test_scopes_are_enforced(secured, settings):
 def test_a_key_cannot_touch_another_keys_task(secured, settings):
     key_a = new_key(settings, "a", [Scope.SUBMIT, Scope.READ])
     key_b = new_key(settings, "b", [Scope.SUBMIT, Scope.READ])
-    task_b = upload(secured, key_b).json()["task_id"]
+    task_b = submit(secured, audio_file("jfk.flac"), headers=bearer(key_b)).json()["task_id"]
     attempts = {
         "read": ("GET", f"/api/v1/asr/result/{task_b}"),
         "read as srt": ("GET", f"/api/v1/asr/result/{task_b}?format=srt"),
@@ -109,7 +97,7 @@ def test_a_key_cannot_touch_another_keys_task(secured, settings):
 
 def test_submit_rate_limit_answers_429_with_retry_after(secured, settings):
     key = new_key(settings, "bursty", [Scope.SUBMIT])
-    answers = [upload(secured, key, "hotwords.mp3") for _ in range(6)]
+    answers = [submit(secured, audio_file("hotwords.mp3"), headers=bearer(key)) for _ in range(6)]
     assert [a.status_code for a in answers] == [202] * 5 + [429]
     limited = answers[-1]
     assert 1 <= int(limited.headers["retry-after"]) <= 61
@@ -121,8 +109,11 @@ def test_active_task_cap_answers_429(settings):
     capped = settings.model_copy(update={"AUTH_ENABLED": True, "MAX_ACTIVE_TASKS_PER_KEY": 2})
     key = new_key(settings, "busy", [Scope.SUBMIT])
     with TestClient(create_app(capped)) as client:
-        codes = [upload(client, key, "hotwords.mp3").status_code for _ in range(3)]
-        third = upload(client, key, "hotwords.mp3")
+        codes = [
+            submit(client, audio_file("hotwords.mp3"), headers=bearer(key)).status_code
+            for _ in range(3)
+        ]
+        third = submit(client, audio_file("hotwords.mp3"), headers=bearer(key))
     assert codes == [202, 202, 429] and third.headers["retry-after"] == "30"
     assert "MAX_ACTIVE_TASKS_PER_KEY=2" in third.json()["detail"]
 
@@ -130,7 +121,7 @@ def test_active_task_cap_answers_429(settings):
 def test_a_recording_over_max_audio_seconds_is_413_naming_the_limit(settings):
     short = settings.model_copy(update={"MAX_AUDIO_SECONDS": 5})
     with TestClient(create_app(short)) as client:
-        response = upload(client, None, "jfk.flac")
+        response = submit(client, audio_file("jfk.flac"))
     assert response.status_code == 413
     assert "MAX_AUDIO_SECONDS" in response.json()["detail"]
     assert response.json()["max_audio_seconds"] == 5
@@ -184,10 +175,10 @@ def test_apikey_script_creates_lists_and_revokes(secured, settings):
     created = script("create", "telegram-bot", "--scopes", "submit,read")
     assert created.returncode == 0, created.stderr
     plain = next(w for w in created.stdout.split() if w.startswith("asr_"))
-    assert upload(secured, plain).status_code == 202
+    assert submit(secured, audio_file("jfk.flac"), headers=bearer(plain)).status_code == 202
     listing = script("list").stdout
     assert "telegram-bot" in listing and plain not in listing and plain[:12] in listing
     key_id = created.stdout.split()[2]
     assert script("revoke", key_id[:8]).returncode == 0
-    assert upload(secured, plain).status_code == 401
+    assert submit(secured, audio_file("jfk.flac"), headers=bearer(plain)).status_code == 401
     assert script("create", "x", "--scopes", "root").returncode == 2

@@ -4,29 +4,14 @@ import uuid
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
 
 from app.config import Settings
 from app.main import create_app
 from models import Task
 from models.db import session_scope
-from tests.app.test_submit import result, submit
-from tests.helpers import audio_file
-
-
-def task_count(settings: Settings) -> int:
-    with session_scope(settings.DATABASE_URL) as session:
-        return session.scalar(select(func.count()).select_from(Task)) or 0
-
-
-def stored_files(settings: Settings) -> list[str]:
-    root = settings.recordings_path
-    return sorted(p.name for p in root.iterdir()) if root.exists() else []
-
-
-def assert_nothing_stored(settings: Settings) -> None:
-    assert task_count(settings) == 0
-    assert stored_files(settings) == []
+from tests.utils.api import result, submit
+from tests.utils.audio import audio_file
+from tests.utils.records import assert_nothing_stored
 
 
 def test_empty_file_is_400(client, settings, tmp_path):

@@ -4,53 +4,24 @@ serving."""
 
 import struct
 import uuid
-from fractions import Fraction
 from pathlib import Path
 
-import av
 import numpy as np
 from sqlalchemy import select
 
 from app.config import Settings
 from models import Task
 from models.db import session_scope
-from tests.app.test_submit import result
-from tests.helpers import JFK_LINE, audio_file, normalize
+from tests.utils.api import result
+from tests.utils.audio import JFK_LINE, audio_file, make_video, normalize, wav_bytes
 
 SR = 16000
-
-
-def wav_bytes(samples: np.ndarray) -> bytes:
-    data = (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
-    header = b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt "
-    header += struct.pack("<IHHIIHH", 16, 1, 1, SR, SR * 2, 2, 16) + b"data"
-    return header + struct.pack("<I", len(data)) + data
 
 
 def impossible_wav() -> bytes:
     header = b"RIFF" + struct.pack("<I", 36 + 800) + b"WAVEfmt "
     header += struct.pack("<IHHIIHH", 16, 1, 0, 0, 0, 0, 16) + b"data"  # 0 channels, 0 Hz
     return header + struct.pack("<I", 800) + b"\x01" * 800
-
-
-def video(path: Path, with_audio: bool) -> bytes:
-    """An MP4 with a few seconds of grey frames and, if asked, jfk.flac as AAC."""
-    with av.open(str(path), "w", format="mp4") as out:
-        frames = out.add_stream("mpeg4", rate=5)
-        frames.width, frames.height, frames.pix_fmt = 64, 48, "yuv420p"
-        sound = out.add_stream("aac", rate=SR) if with_audio else None
-        for i in range(5 * 11 if with_audio else 10):
-            image = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 128, np.uint8), "rgb24")
-            image.pts, image.time_base = i, Fraction(1, 5)
-            out.mux(frames.encode(image.reformat(format="yuv420p")))
-        out.mux(frames.encode(None))
-        if sound is not None:
-            with av.open(str(audio_file("jfk.flac"))) as source:
-                for frame in source.decode(audio=0):
-                    frame.pts = None
-                    out.mux(sound.encode(frame))
-            out.mux(sound.encode(None))
-    return path.read_bytes()
 
 
 def multipart(filename: bytes, content: bytes, content_type: bytes = b"audio/flac") -> tuple:
@@ -67,6 +38,7 @@ def test_the_bad_input_corpus(client, run_worker, settings: Settings, tmp_path: 
     mp3 = audio_file("multilingual.mp3").read_bytes()
     noise = np.random.default_rng(7).uniform(-0.5, 0.5, SR * 30).astype(np.float32)
     text = b"this is a text file, not audio\n" * 40
+    silent_video = make_video(tmp_path / "v.mp4", audio_codec=None).read_bytes()
     # name -> (file name, bytes, extra form fields, the answer expected at submit)
     uploads = {
         "empty": ("a.mp3", b"", {}, 400),
@@ -75,7 +47,7 @@ def test_the_bad_input_corpus(client, run_worker, settings: Settings, tmp_path: 
         "text as wav": ("notes.wav", text, {}, 415),
         "header-only wav": ("h.wav", wav_bytes(np.zeros(0, np.float32)), {}, 415),
         "impossible wav": ("bad.wav", impossible_wav(), {}, 415),
-        "video without audio": ("clip.mp4", video(tmp_path / "v.mp4", False), {}, 415),
+        "video without audio": ("clip.mp4", silent_video, {}, 415),
         "beam_size -1": ("jfk.flac", jfk, {"beam_size": "-1"}, 422),
         "language xx": ("jfk.flac", jfk, {"language": "xx"}, 422),
         "temperature hot": ("jfk.flac", jfk, {"temperature": "hot"}, 422),
@@ -88,7 +60,7 @@ def test_the_bad_input_corpus(client, run_worker, settings: Settings, tmp_path: 
             202,
         ),
         "pure noise": ("noise.wav", wav_bytes(noise), {}, 202),
-        "video with audio": ("talk.mp4", video(tmp_path / "va.mp4", True), {}, 202),
+        "video with audio": ("talk.mp4", make_video(tmp_path / "va.mp4").read_bytes(), {}, 202),
         "unknown extra fields": ("jfk.flac", jfk, {"colour": "blue", "model_x": "1"}, 202),
         "traversal name": ("../../etc/passwd.flac", jfk, {}, 202),
         "1000-char name": ("n" * 1000 + ".flac", jfk, {}, 202),

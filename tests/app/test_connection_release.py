@@ -17,8 +17,8 @@ from app.deps import ReleasingRoute, SessionDep
 from app.main import create_app
 from models import Task
 from models.db import get_engine
-from tests.app.test_submit import submit
-from tests.helpers import audio_file
+from tests.utils.api import submit
+from tests.utils.audio import audio_file
 
 
 def count_tasks(session: SessionDep) -> int:

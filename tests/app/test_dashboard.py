@@ -1,20 +1,13 @@
 """rq-dashboard at /rq: refused without credentials, and with them it lists the queue."""
 
-import base64
-
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from app.config import Settings
 from app.main import create_app
-from tests.app.test_submit import submit
-from tests.helpers import audio_file
-
-
-def basic(username: str, password: str) -> dict[str, str]:
-    token = base64.b64encode(f"{username}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
+from tests.utils.api import basic, submit
+from tests.utils.audio import audio_file
 
 
 @pytest.fixture

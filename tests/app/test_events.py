@@ -15,9 +15,10 @@ from app.auth import HideQueryKeys
 from app.routes.events import HEARTBEAT_SECONDS, RETRY_MILLISECONDS
 from models import Scope, Task
 from models.db import session_scope
-from tests.app.test_auth import bearer, new_key
-from tests.conftest import uvicorn_server
-from tests.helpers import audio_file, wait_for
+from tests.utils.api import bearer, new_key, submitted
+from tests.utils.audio import audio_file
+from tests.utils.processes import uvicorn_server
+from tests.utils.waiting import wait_for
 
 
 @dataclass
@@ -65,21 +66,13 @@ class EventReader:
         return [data for data in self.named("task") if data["task_id"] == task_id]
 
 
-def submit(url: str, key: str, name: str = "jfk.flac") -> str:
-    with audio_file(name).open("rb") as audio:
-        response = httpx.post(f"{url}/api/v1/asr/submit", headers=bearer(key),
-                              files={"audio": (name, audio)}, timeout=30)  # fmt: skip
-    assert response.status_code == 202, response.text
-    return response.json()["task_id"]
-
-
 def test_a_stream_follows_a_task_from_queued_to_done(api_server, live_worker, settings):
     key = new_key(settings, "page", [Scope.SUBMIT, Scope.READ])
     reader = EventReader(f"{api_server}/api/v1/asr/events", bearer(key)).start()
     assert reader.status == 200 and reader.retry == RETRY_MILLISECONDS
     assert reader.named("snapshot") == [{"tasks": []}]
 
-    task_id = submit(api_server, key)
+    task_id = submitted(api_server, audio_file("jfk.flac"), headers=bearer(key))
     wait_for(lambda: any(e["status"] == "done" for e in reader.of_task(task_id)), 120, "done")
     events = reader.of_task(task_id)
     statuses = [e["status"] for e in events]
@@ -104,7 +97,9 @@ def test_a_key_sees_only_its_own_tasks_events(api_server, settings):
     alice = new_key(settings, "alice", [Scope.SUBMIT, Scope.READ])
     bob = new_key(settings, "bob", [Scope.SUBMIT, Scope.READ])
     admin = new_key(settings, "ops", [Scope.ADMIN])
-    earlier = submit(api_server, alice)  # before the streams open: in their snapshots
+    earlier = submitted(
+        api_server, audio_file("jfk.flac"), headers=bearer(alice)
+    )  # before the streams open: in their snapshots
     streams = {
         who: EventReader(f"{api_server}/api/v1/asr/events", bearer(key)).start()
         for who, key in (("alice", alice), ("bob", bob), ("admin", admin))
@@ -114,7 +109,7 @@ def test_a_key_sees_only_its_own_tasks_events(api_server, settings):
     assert streams["bob"].named("snapshot") == [{"tasks": []}]
     assert len(streams["admin"].named("snapshot")[0]["tasks"]) == 1
 
-    task_id = submit(api_server, alice)
+    task_id = submitted(api_server, audio_file("jfk.flac"), headers=bearer(alice))
     # Another process (here the test, as a worker or the sweeper would) changes the row.
     with session_scope(settings.DATABASE_URL) as session:
         session.execute(update(Task).where(Task.id == task_id).values(status="failed"))

@@ -2,33 +2,16 @@
 /export alias, their content types, download names and subtitle options."""
 
 import itertools
-import re
 from urllib.parse import quote
 
 from fastapi.testclient import TestClient
 
-from tests.app.test_submit import submit
-from tests.helpers import JFK_LINE, audio_file, normalize
+from tests.utils.api import submit
+from tests.utils.audio import JFK_LINE, audio_file, normalize
+from tests.utils.subtitles import cues
 
 SRT_TIME = r"\d\d:\d\d:\d\d,\d{3}"
 VTT_TIME = r"\d\d:\d\d:\d\d\.\d{3}"
-
-
-def seconds(stamp: str) -> float:
-    hours, minutes, rest = stamp.replace(",", ".").split(":")
-    return int(hours) * 3600 + int(minutes) * 60 + float(rest)
-
-
-def cues(body: str, time_pattern: str) -> list[tuple[float, float, list[str]]]:
-    """(start, end, lines) of each cue, checking the timing line's form on the way."""
-    parsed = []
-    for block in body.strip().split("\n\n"):
-        lines = block.split("\n")
-        timing = next(i for i, line in enumerate(lines) if " --> " in line)
-        assert re.fullmatch(rf"{time_pattern} --> {time_pattern}", lines[timing]), lines[timing]
-        start, end = lines[timing].split(" --> ")
-        parsed.append((seconds(start), seconds(end), lines[timing + 1 :]))
-    return parsed
 
 
 def assert_increasing(parsed: list[tuple[float, float, list[str]]]) -> None:

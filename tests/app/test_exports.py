@@ -1,7 +1,5 @@
 """app/exports.py: stored segments as txt, srt, vtt and tsv, and subtitle line wrapping."""
 
-import re
-
 import pytest
 
 from app.exports import (
@@ -15,6 +13,7 @@ from app.exports import (
     to_vtt,
     wrap,
 )
+from tests.utils.subtitles import cues
 
 JFK_SEGMENTS = [
     {"start": 0.0, "end": 8.2,
@@ -31,15 +30,6 @@ def timed_segment(start: float, words: list[tuple[str, float, float]]) -> dict:
         "text": "".join(w for w, _, _ in words).strip(),
         "words": [{"word": w, "start": s, "end": e, "probability": 0.9} for w, s, e in words],
     }
-
-
-def srt_cues(srt: str) -> list[tuple[int, str, str, list[str]]]:
-    cues = []
-    for block in srt.strip().split("\n\n"):
-        number, times, *lines = block.split("\n")
-        start, end = times.split(" --> ")
-        cues.append((int(number), start, end, lines))
-    return cues
 
 
 @pytest.mark.parametrize(
@@ -119,15 +109,12 @@ def test_word_times_time_the_split_cues():
         (" Hello", 0.1, 0.5), (" there,", 0.6, 1.0), (" general", 1.4, 1.9),
         (" Kenobi.", 2.0, 2.6),
     ])  # fmt: skip
-    cues = subtitle_cues([segment], SubtitleOptions(max_line_width=13, max_line_count=1))
-    assert [(c.start, c.end, c.text) for c in cues] == [
+    split = subtitle_cues([segment], SubtitleOptions(max_line_width=13, max_line_count=1))
+    assert [(c.start, c.end, c.text) for c in split] == [
         (0.0, 1.0, "Hello there,"), (1.4, 1.9, "general"), (2.0, 2.6, "Kenobi."),
     ]  # fmt: skip
     srt = to_srt([segment], SubtitleOptions(max_line_width=13, max_line_count=1))
-    assert [c[1:3] for c in srt_cues(srt)] == [
-        ("00:00:00,000", "00:00:01,000"), ("00:00:01,400", "00:00:01,900"),
-        ("00:00:02,000", "00:00:02,600"),
-    ]  # fmt: skip
+    assert [(start, end) for start, end, _ in cues(srt)] == [(0.0, 1.0), (1.4, 1.9), (2.0, 2.6)]
 
 
 def test_words_without_spaces_are_joined_without_spaces():
@@ -166,10 +153,9 @@ def test_highlight_words_underlines_each_word_in_turn():
 def test_every_srt_line_respects_the_width_on_long_text():
     text = " ".join(["word"] * 40 + ["x" * 30] + ["end."])
     segments = [{"start": 0.0, "end": 20.0, "text": text}]
-    cues = srt_cues(to_srt(segments, SubtitleOptions(max_line_width=16, max_line_count=3)))
-    assert all(len(line) <= 16 or " " not in line for *_, lines in cues for line in lines)
-    assert all(len(lines) <= 3 for *_, lines in cues)
-    assert " ".join(" ".join(lines) for *_, lines in cues) == text
-    starts = [start for _, start, _, _ in cues]
+    parsed = cues(to_srt(segments, SubtitleOptions(max_line_width=16, max_line_count=3)))
+    assert all(len(line) <= 16 or " " not in line for *_, lines in parsed for line in lines)
+    assert all(len(lines) <= 3 for *_, lines in parsed)
+    assert " ".join(" ".join(lines) for *_, lines in parsed) == text
+    starts = [start for start, _, _ in parsed]
     assert starts == sorted(starts) and len(set(starts)) == len(starts)
-    assert all(re.fullmatch(r"\d\d:\d\d:\d\d,\d{3}", s) for s in starts)

@@ -6,7 +6,7 @@ from redis import Redis
 from app.config import Settings
 from app.main import create_app
 from jobs.queues import live_workers
-from tests.helpers import wait_for
+from tests.utils.waiting import wait_for
 
 
 def test_health_is_503_without_a_worker(client):
@@ -59,8 +59,8 @@ def test_health_names_the_database_when_it_is_down(settings: Settings):
 
 def test_a_queued_task_gets_a_wait_estimate_while_a_worker_is_alive(client, live_worker):
     """With a worker alive, submit answers with a number, not null."""
-    from tests.app.test_submit import submit
-    from tests.helpers import audio_file
+    from tests.utils.api import submit
+    from tests.utils.audio import audio_file
 
     response = submit(client, audio_file("jfk.flac"))
     assert response.status_code == 202

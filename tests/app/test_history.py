@@ -1,7 +1,7 @@
 """GET /asr/history: newest first, paginated, filtered by status."""
 
-from tests.app.test_submit import submit
-from tests.helpers import audio_file
+from tests.utils.api import submit
+from tests.utils.audio import audio_file
 
 
 def test_history_pages_newest_first_and_filters_by_status(client, run_worker):

@@ -4,45 +4,26 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
 
 from app.config import Settings
 from app.main import create_app
-from models import Scope, Task
-from models.db import session_scope
-from tests.app.test_auth import bearer, new_key
-from tests.app.test_submit import result, submit
-from tests.helpers import JFK_LINE, audio_file, normalize
-
-
-def task_count(settings: Settings) -> int:
-    with session_scope(settings.DATABASE_URL) as session:
-        return session.scalar(select(func.count()).select_from(Task)) or 0
-
-
-def stored_files(settings: Settings) -> int:
-    path = settings.recordings_path
-    return sum(1 for p in path.iterdir() if p.is_file()) if path.exists() else 0
-
-
-def submit_with_key(client: TestClient, key: str, name: str = "jfk.flac", **headers: str):
-    with audio_file(name).open("rb") as audio:
-        return client.post(
-            "/api/v1/asr/submit",
-            files={"audio": (name, audio)},
-            headers={"Idempotency-Key": key, **headers},
-        )
+from models import Scope
+from tests.utils.api import bearer, new_key, result, submit
+from tests.utils.audio import JFK_LINE, audio_file, normalize
+from tests.utils.records import stored_files, task_count
 
 
 def test_a_repeated_idempotency_key_returns_the_first_task(client, settings):
-    first = submit_with_key(client, "update-42")
+    first = submit(client, audio_file("jfk.flac"), headers={"Idempotency-Key": "update-42"})
     assert first.status_code == 202, first.text
     assert "idempotent-replayed" not in first.headers
     task_id = first.json()["task_id"]
 
-    again = submit_with_key(client, "update-42")
+    again = submit(client, audio_file("jfk.flac"), headers={"Idempotency-Key": "update-42"})
     # Same key = same request, even with another file: the original task comes back.
-    other_file = submit_with_key(client, "update-42", name="hotwords.mp3")
+    other_file = submit(
+        client, audio_file("hotwords.mp3"), headers={"Idempotency-Key": "update-42"}
+    )
 
     for replay in (again, other_file):
         assert replay.status_code == 200, replay.text
@@ -51,14 +32,18 @@ def test_a_repeated_idempotency_key_returns_the_first_task(client, settings):
         assert body["task_id"] == task_id and body["status"] == "queued"
         assert body["filename"] == "jfk.flac"
         assert body["result_url"].endswith(f"/api/v1/asr/result/{task_id}")
-    assert task_count(settings) == 1 and stored_files(settings) == 1
-    assert submit_with_key(client, "update-43").status_code == 202
+    assert task_count(settings) == 1 and len(stored_files(settings)) == 1
+    assert (
+        submit(client, audio_file("jfk.flac"), headers={"Idempotency-Key": "update-43"}).status_code
+        == 202
+    )
     assert task_count(settings) == 2
 
 
 @pytest.mark.parametrize("key", ["", "k" * 256, "caf\u00e9", "tab\there"])
 def test_an_invalid_idempotency_key_is_422(client, settings, key):
-    response = submit_with_key(client, key.encode("latin-1"))  # type: ignore[arg-type]
+    headers = {"Idempotency-Key": key.encode("latin-1")}
+    response = submit(client, audio_file("jfk.flac"), headers=headers)  # type: ignore[dict-item]
     assert response.status_code == 422, response.text
     assert response.json()["detail"][0]["loc"] == ["header", "Idempotency-Key"]
     assert task_count(settings) == 0
@@ -70,20 +55,30 @@ def test_the_same_key_from_two_callers_makes_two_tasks(settings):
     bob = new_key(settings, "bob", [Scope.SUBMIT, Scope.READ])
     with TestClient(create_app(on)) as client:
         answers = [
-            submit_with_key(client, "same", **bearer(key)) for key in (alice, bob, alice, bob)
+            submit(
+                client, audio_file("jfk.flac"), headers={"Idempotency-Key": "same", **bearer(key)}
+            )
+            for key in (alice, bob, alice, bob)
         ]
     assert [a.status_code for a in answers] == [202, 202, 200, 200]
     ids = [a.json()["task_id"] for a in answers]
     assert ids[0] != ids[1] and ids[2] == ids[0] and ids[3] == ids[1]
-    assert task_count(settings) == 2 and stored_files(settings) == 2
+    assert task_count(settings) == 2 and len(stored_files(settings)) == 2
 
 
 def test_concurrent_submits_with_one_key_create_one_task(client, settings):
     with ThreadPoolExecutor(8) as pool:
-        answers = list(pool.map(lambda _: submit_with_key(client, "burst"), range(8)))
+        answers = list(
+            pool.map(
+                lambda _: submit(
+                    client, audio_file("jfk.flac"), headers={"Idempotency-Key": "burst"}
+                ),
+                range(8),
+            )
+        )
     assert sorted(a.status_code for a in answers) == [200] * 7 + [202], [a.text for a in answers]
     assert len({a.json()["task_id"] for a in answers}) == 1
-    assert task_count(settings) == 1 and stored_files(settings) == 1
+    assert task_count(settings) == 1 and len(stored_files(settings)) == 1
 
 
 @pytest.fixture
@@ -99,7 +94,7 @@ def test_dedupe_returns_the_finished_task_for_identical_audio(deduping, run_work
     pending = submit(deduping, jfk)
     assert pending.status_code == 202 and pending.json()["task_id"] != task_id
     run_worker()
-    assert task_count(settings) == 2 and stored_files(settings) == 2
+    assert task_count(settings) == 2 and len(stored_files(settings)) == 2
 
     again = submit(deduping, jfk, name="again.flac")
 
@@ -108,11 +103,11 @@ def test_dedupe_returns_the_finished_task_for_identical_audio(deduping, run_work
     body = again.json()
     assert body["task_id"] in (task_id, pending.json()["task_id"])
     assert body["status"] == "done" and JFK_LINE in normalize(body["text"])
-    assert task_count(settings) == 2 and stored_files(settings) == 2
+    assert task_count(settings) == 2 and len(stored_files(settings)) == 2
 
     other_options = submit(deduping, jfk, beam_size="2")
     assert other_options.status_code == 202
-    assert task_count(settings) == 3 and stored_files(settings) == 3
+    assert task_count(settings) == 3 and len(stored_files(settings)) == 3
     assert result(deduping, other_options.json()["task_id"])["status"] == "queued"
 
 

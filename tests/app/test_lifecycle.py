@@ -11,8 +11,10 @@ from app.config import Settings
 from jobs.queues import live_workers
 from models import Task
 from models.db import session_scope
-from tests.app.test_submit import history_lines, result, submit
-from tests.helpers import JFK_LINE, audio_file, long_recording, normalize, wait_for
+from tests.utils.api import result, submit
+from tests.utils.audio import JFK_LINE, audio_file, long_recording, normalize
+from tests.utils.records import history_lines
+from tests.utils.waiting import wait_for
 
 
 def stored_key(settings: Settings, task_id: str) -> str:

@@ -7,8 +7,9 @@ from sqlalchemy import func, select
 
 from models import Task
 from models.db import session_scope
-from tests.app.test_submit import history_lines, result, submit
-from tests.helpers import audio_file
+from tests.utils.api import result, submit
+from tests.utils.audio import audio_file
+from tests.utils.records import history_lines
 
 CHAT = {"chat_id": 1, "message_id": 2, "from": {"name": "Zoë"}}
 

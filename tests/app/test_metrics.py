@@ -3,8 +3,9 @@
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.app.test_submit import result, submit
-from tests.helpers import audio_file, wait_for
+from tests.utils.api import result, submit
+from tests.utils.audio import audio_file
+from tests.utils.waiting import wait_for
 
 
 def scrape(client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -21,8 +21,11 @@ from jobs.queues import live_workers
 from models import Scope, Task
 from models.api_key import create_key
 from models.db import session_scope
-from tests.conftest import uvicorn_server, worker_command
-from tests.helpers import JFK_LINE, ROOT, audio_file, normalize, wait_for
+from tests.utils.audio import JFK_LINE, audio_file, normalize
+from tests.utils.paths import ROOT
+from tests.utils.processes import uvicorn_server, worker_command
+from tests.utils.subtitles import spoken
+from tests.utils.waiting import wait_for
 
 SRT_TIMING = r"\d\d:\d\d:\d\d,\d{3} --> \d\d:\d\d:\d\d,\d{3}"
 VTT_TIMING = r"\d\d:\d\d:\d\d\.\d{3} --> \d\d:\d\d:\d\d\.\d{3}"
@@ -52,13 +55,6 @@ def client_sdk(api_server: str, api_key: str) -> Iterator[openai.OpenAI]:
 def transcribe(client: openai.OpenAI, name: str = "jfk.flac", **options):
     with audio_file(name).open("rb") as audio:
         return client.audio.transcriptions.create(file=audio, **options)
-
-
-def spoken(subtitles: str) -> str:
-    """The cue texts of an SRT or VTT body, without numbers and timings."""
-    lines = subtitles.splitlines()
-    return " ".join(line for line in lines if line and "-->" not in line
-                    and not line.isdigit() and line != "WEBVTT")  # fmt: skip
 
 
 def test_the_openai_sdk_transcribes_jfk_in_every_format(client_sdk, live_worker, settings):

@@ -1,15 +1,10 @@
 """Transcription options reach faster-whisper, and what a model cannot do is refused with a
 reason; video containers with an audio track transcribe like audio."""
 
-from pathlib import Path
-
-import av
-import numpy as np
 import pytest
-from faster_whisper import decode_audio
 
-from tests.app.test_submit import result, submit
-from tests.helpers import JFK_LINE, audio_file, normalize
+from tests.utils.api import result, submit
+from tests.utils.audio import JFK_LINE, audio_file, make_video, normalize
 
 
 def test_hotwords_make_the_product_name_appear(client, run_worker):
@@ -63,31 +58,6 @@ def test_an_english_only_model_refuses_other_languages_and_translation(client):
     assert "tiny.en is an English-only model" in detail["language"]
     assert "cannot translate" in detail["task"]
     assert submit(client, audio_file("jfk.flac"), language="en").status_code == 202
-
-
-def make_video(path: Path, container: str, video_codec: str, audio_codec: str) -> Path:
-    """The JFK recording as the audio track of a small video, muxed here with PyAV."""
-    samples = decode_audio(str(audio_file("jfk.flac")))
-    with av.open(str(path), "w", format=container) as out:
-        video = out.add_stream(video_codec, rate=10)
-        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
-        rate = 48000 if audio_codec == "libopus" else 16000
-        audio = out.add_stream(audio_codec, rate=rate)
-        audio.layout = "mono"
-        for _ in range(110):  # 11 s of black frames
-            frame = av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="rgb24")
-            out.mux(video.encode(frame))
-        pcm = av.AudioFrame.from_ndarray(
-            (samples * 32767).astype(np.int16).reshape(1, -1), format="s16", layout="mono"
-        )
-        pcm.sample_rate = 16000
-        resampler = av.AudioResampler(format=audio.codec_context.format.name, layout="mono",
-                                      rate=rate)  # fmt: skip
-        for resampled in resampler.resample(pcm):
-            out.mux(audio.encode(resampled))
-        out.mux(audio.encode(None))
-        out.mux(video.encode(None))
-    return path
 
 
 @pytest.mark.parametrize(

@@ -17,9 +17,9 @@ from sqlalchemy import select
 
 from models import Scope, Task
 from models.db import session_scope
-from tests.app.test_auth import bearer, new_key
-from tests.conftest import uvicorn_server
-from tests.helpers import JFK_LINE, audio_file, normalize
+from tests.utils.api import bearer, new_key
+from tests.utils.audio import JFK_LINE, audio_file, normalize
+from tests.utils.processes import uvicorn_server
 
 CHROMIUM = "/usr/bin/chromium"
 TRANSCRIBE_TIMEOUT_MS = 120_000

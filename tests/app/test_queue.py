@@ -10,9 +10,9 @@ from app.config import Settings
 from app.main import create_app
 from models import Task
 from models.db import session_scope
-from tests.app.test_bad_input import assert_nothing_stored
-from tests.app.test_submit import result, submit
-from tests.helpers import audio_file
+from tests.utils.api import result, submit
+from tests.utils.audio import audio_file
+from tests.utils.records import assert_nothing_stored
 
 
 def test_three_queued_tasks_report_positions_1_2_3(client):

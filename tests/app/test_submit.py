@@ -1,39 +1,19 @@
 """Submit over HTTP -> a real RQ worker process with the real model -> poll the result."""
 
-import json
 import re
 import uuid
-from pathlib import Path
 
 import av
 import numpy as np
-from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from app.config import Settings
 from models import Task
 from models.db import session_scope
-from tests.helpers import JFK_LINE, audio_file, normalize
+from tests.utils.api import result, submit
+from tests.utils.audio import JFK_LINE, audio_file, normalize, reencoded_as_wav
+from tests.utils.records import history_lines
 
 MIT_LICENSE_OPENING = "permission is hereby granted free of charge to any person obtaining a copy"
-
-
-def submit(client: TestClient, path: Path, name: str | None = None, **fields: str):
-    with path.open("rb") as audio:
-        return client.post(
-            "/api/v1/asr/submit", files={"audio": (name or path.name, audio)}, data=fields
-        )
-
-
-def result(client: TestClient, task_id: str) -> dict:
-    response = client.get(f"/api/v1/asr/result/{task_id}")
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
-def history_lines(settings: Settings) -> list[dict]:
-    path = settings.logs_path / "asr_history.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 def test_jfk_flac_is_transcribed_end_to_end(client, run_worker, settings):
@@ -84,20 +64,9 @@ def test_jfk_flac_is_transcribed_end_to_end(client, run_worker, settings):
     assert abs(line["duration"] - 11.0) < 0.5 and line["worker"] == row.worker_name
 
 
-def write_wav_from(source: Path, target: Path) -> None:
-    """Re-encode a recording as 16-bit PCM WAV with PyAV."""
-    with av.open(str(source)) as inp, av.open(str(target), "w", format="wav") as out:
-        stream = out.add_stream("pcm_s16le", rate=16000, layout="mono")
-        resampler = av.AudioResampler(format="s16", layout="mono", rate=16000)
-        for frame in inp.decode(audio=0):
-            for resampled in resampler.resample(frame):
-                out.mux(stream.encode(resampled))
-        out.mux(stream.encode(None))
-
-
-def test_flac_mp3_and_wav_all_transcribe(client, run_worker, tmp_path):
+def test_flac_mp3_and_wav_all_transcribe(client, run_worker_subprocess, tmp_path):
     wav = tmp_path / "jfk.wav"
-    write_wav_from(audio_file("jfk.flac"), wav)
+    reencoded_as_wav(audio_file("jfk.flac"), wav)
     uploads = {
         "flac": audio_file("jfk.flac"),
         "wav": wav,
@@ -105,7 +74,7 @@ def test_flac_mp3_and_wav_all_transcribe(client, run_worker, tmp_path):
     }
     task_ids = {kind: submit(client, path).json()["task_id"] for kind, path in uploads.items()}
 
-    worker = run_worker()
+    worker = run_worker_subprocess()
 
     results = {kind: result(client, task_id) for kind, task_id in task_ids.items()}
     assert {r["status"] for r in results.values()} == {"done"}, results

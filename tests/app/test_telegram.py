@@ -17,15 +17,15 @@ from app.main import create_app
 from jobs.telegram_api import SECRET_HEADER
 from models import Task
 from models.db import session_scope
-from tests.app.test_options import make_video
-from tests.bot_api_standin import (
+from tests.utils.audio import JFK_LINE, audio_file, make_video, normalize
+from tests.utils.bot_api_standin import (
     SECRET,
     BotApiStandIn,
     bot_api_standin,
     telegram_env,
     telegram_overrides,
 )
-from tests.helpers import JFK_LINE, audio_file, normalize, run_maintenance_until
+from tests.utils.workers import run_maintenance_until
 
 CHAT_ID = 4242
 WEBHOOK = "/telegram/webhook"

@@ -16,8 +16,9 @@ from jobs.queues import WorkerInfo, write_worker_heartbeat
 from jobs.reconciler import reconcile
 from models import Task, TaskStatus
 from models.db import session_scope
-from tests.app.test_submit import history_lines, result, submit
-from tests.helpers import JFK_LINE, audio_file, normalize, write_wav
+from tests.utils.api import result, submit
+from tests.utils.audio import JFK_LINE, audio_file, normalize, wav_buffer
+from tests.utils.records import history_lines
 
 SR = 16000
 
@@ -36,14 +37,7 @@ def shared_clips() -> dict[str, np.ndarray]:
     clips = {name: decode_audio(str(audio_file(name))) for name in
              ("jfk.flac", "stereo_diarization.wav", "hotwords.mp3")}  # fmt: skip
     clips["multilingual_en"] = decode_audio(str(audio_file("multilingual.mp3")))[: 30 * SR]
-    return {name: decode_audio(as_wav(samples)) for name, samples in clips.items()}
-
-
-def as_wav(samples: np.ndarray) -> io.BytesIO:
-    audio = io.BytesIO()
-    write_wav(audio, samples)
-    audio.seek(0)
-    return audio
+    return {name: decode_audio(wav_buffer(samples)) for name, samples in clips.items()}
 
 
 def one_at_a_time(model: engine.LoadedModel, wav: io.BytesIO) -> str:
@@ -54,7 +48,7 @@ def one_at_a_time(model: engine.LoadedModel, wav: io.BytesIO) -> str:
 
 @pytest.mark.parametrize("pack", [False, True], ids=["windows", "packed"])
 def test_a_batch_gives_the_same_texts_as_one_at_a_time(model, pack: bool):
-    wavs = {name: as_wav(samples) for name, samples in shared_clips().items()}
+    wavs = {name: wav_buffer(samples) for name, samples in shared_clips().items()}
     clips = {name: decode_audio(wav) for name, wav in wavs.items()}
     names = list(clips) * 2  # twice each: packing pairs clips up
     samples = [clips[name] for name in names]

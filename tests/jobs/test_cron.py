@@ -9,8 +9,8 @@ from rq import Queue
 
 from jobs.cron import build_scheduler
 from jobs.maintenance import MAINTENANCE_QUEUE
-from tests.helpers import ROOT
-from tests.jobs.test_sweeper import make_task, recording_kept
+from tests.utils.paths import ROOT
+from tests.utils.records import make_task, recording_kept
 
 
 def test_cron_enqueues_the_sweep_and_the_maintenance_worker_runs_it(settings, redis):

@@ -7,7 +7,7 @@ import pytest
 
 from app.config import Settings
 from jobs import engine
-from tests.helpers import JFK_LINE, audio_file, normalize
+from tests.utils.audio import JFK_LINE, audio_file, normalize
 
 
 def test_default_model_is_the_bundled_tiny_en(tmp_path: Path):
@@ -73,7 +73,7 @@ def test_a_long_file_in_pieces_matches_one_pass(tmp_path: Path):
     the whole file at once."""
     import jiwer
 
-    from tests.helpers import ENGLISH_HALF_TEXT, long_recording
+    from tests.utils.audio import ENGLISH_HALF_TEXT, long_recording
 
     model = engine.load_model(Settings(WHISPER_DEVICE="cpu", STORAGE_PATH=tmp_path))
     # The English half, four times: forced to English, the German half is noise whose
@@ -116,7 +116,7 @@ def test_segment_and_word_times_stay_within_the_recording(tmp_path: Path):
     at the end of the recording."""
     from faster_whisper import decode_audio
 
-    from tests.helpers import write_wav
+    from tests.utils.audio import write_wav
 
     model = engine.load_model(Settings(WHISPER_DEVICE="cpu", STORAGE_PATH=tmp_path))
     write_wav(

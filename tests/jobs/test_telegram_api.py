@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from jobs.telegram_api import BotApi, FileTooLarge, TelegramError, split_message
-from tests.bot_api_standin import (
+from tests.utils.bot_api_standin import (
     TOKEN,
     bot_api_standin,
     telegram_overrides,

@@ -14,12 +14,13 @@ from jobs.telegram_api import MESSAGE_LIMIT, split_message, telegram_length
 from jobs.telegram_replies import enqueue_reply
 from models import Task, TaskStatus
 from models.db import session_scope
-from tests.bot_api_standin import (
+from tests.utils.audio import ENGLISH_HALF_TEXT, normalize
+from tests.utils.bot_api_standin import (
     BotApiStandIn,
     bot_api_standin,
     telegram_env,
 )
-from tests.helpers import ENGLISH_HALF_TEXT, normalize, run_maintenance_until
+from tests.utils.workers import run_maintenance_until
 
 CHAT_ID = 777
 

@@ -15,8 +15,9 @@ from jobs.queues import enqueue_transcription
 from models import Task
 from models.db import session_scope
 from storage import AudioNotFound
-from tests.app.test_submit import history_lines, result, submit
-from tests.helpers import audio_file
+from tests.utils.api import result, submit
+from tests.utils.audio import audio_file
+from tests.utils.records import history_lines
 
 
 def test_a_redelivered_job_for_a_done_task_changes_nothing(client, run_worker, redis, settings):

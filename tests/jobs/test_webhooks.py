@@ -1,15 +1,9 @@
 """Signed webhooks end to end: a real worker, a real maintenance worker (with RQ's scheduler,
 for the retries) and a receiver on 127.0.0.1 recording what arrives."""
 
-import hashlib
-import hmac
 import json
-import threading
-import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from fastapi.testclient import TestClient
@@ -18,51 +12,20 @@ from app.main import create_app
 from jobs.outcome import finish_failed
 from models import Task, TaskStatus
 from models.db import session_scope
-from tests.app.test_submit import result, submit
-from tests.helpers import JFK_LINE, audio_file, normalize, run_maintenance_until, wait_for
+from tests.utils.api import result, submit
+from tests.utils.audio import JFK_LINE, audio_file, normalize
+from tests.utils.waiting import wait_for
+from tests.utils.webhook_receiver import Receiver, verify, webhook_receiver
+from tests.utils.workers import run_maintenance_until
 
 SECRET = "s3cret-for-tests"
 CHAT = {"chat_id": 7, "message_id": 9}
 
 
-def verify(secret: str, headers: dict[str, str], body: bytes, max_age: int = 300) -> bool:
-    """What the README tells a receiver to do."""
-    timestamp = headers["X-ASR-Timestamp"]
-    if abs(time.time() - int(timestamp)) > max_age:
-        return False
-    message = f"{timestamp}.".encode() + body
-    expected = "sha256=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, headers["X-ASR-Signature"])
-
-
-@dataclass
-class Receiver:
-    url: str
-    answers: list[int] = field(default_factory=list)  # statuses to give first, then 200
-    requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), BaseHTTPRequestHandler)
-    state = Receiver(url=f"http://127.0.0.1:{server.server_address[1]}/hook")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            state.requests.append((dict(self.headers.items()), body))
-            self.send_response(state.answers.pop(0) if state.answers else 200)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server.RequestHandlerClass = Handler
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
+    with webhook_receiver() as state:
+        yield state
 
 
 @pytest.fixture

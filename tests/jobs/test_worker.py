@@ -7,8 +7,9 @@ import uuid
 from app.config import Settings
 from models import Task
 from models.db import session_scope
-from tests.app.test_submit import result, submit
-from tests.helpers import audio_file, wait_for
+from tests.utils.api import result, submit
+from tests.utils.audio import audio_file
+from tests.utils.waiting import wait_for
 
 
 def test_progress_rises_while_a_long_file_is_processed(client, live_worker, settings: Settings):
@@ -86,7 +87,7 @@ def test_abandoned_job_found_by_rq_is_put_back_and_then_completed(
     `processing` after its worker was SIGKILLed; it is queued again and completed."""
     from rq import Queue
 
-    from tests.helpers import long_recording
+    from tests.utils.audio import long_recording
 
     task_id = submit(client, long_recording(tmp_path / "long.wav", repeats=2)).json()["task_id"]
     wait_for(lambda: result(client, task_id).get("progress"), timeout=60, message="progress")

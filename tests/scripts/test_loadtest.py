@@ -10,8 +10,8 @@ import pytest
 from models import Scope
 from models.api_key import create_key
 from models.db import session_scope
-from tests.helpers import ROOT
-from tests.test_procfile import free_port
+from tests.utils.paths import ROOT
+from tests.utils.processes import free_port
 
 
 def loadtest(*args: str) -> subprocess.CompletedProcess[str]:

@@ -10,8 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import JFK_LINE, ROOT, audio_file, normalize, wait_for
-from tests.test_procfile import free_port
+from tests.utils.audio import JFK_LINE, audio_file, normalize
+from tests.utils.paths import ROOT
+from tests.utils.processes import free_port
+from tests.utils.waiting import answers, wait_for, wait_until_serving
 
 pytest.importorskip("honcho", reason="needs `uv sync --extra embedded`")
 
@@ -25,13 +27,6 @@ def start_serve(storage: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     )  # fmt: skip
 
 
-def ready(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/health", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 def interrupt(serve: subprocess.Popen[bytes]) -> None:
     serve.send_signal(signal.SIGINT)  # what Ctrl-C sends
     assert serve.wait(timeout=90) == 0
@@ -42,7 +37,7 @@ def test_serve_runs_everything_and_ctrl_c_stops_it_keeping_the_data(tmp_path: Pa
     url = f"http://127.0.0.1:{port}"
     serve = start_serve(tmp_path / "storage", port, log)
     try:
-        wait_for(lambda: ready(url), timeout=180, message="serve to be ready")
+        wait_until_serving(f"{url}/health", timeout=180, statuses=(200,))
         wait_for(lambda: "serve: ready" in log.read_text(), timeout=10, message="the banner")
         assert f"{url}/docs" in log.read_text() and f"{url}/rq/" in log.read_text()
         with audio_file("jfk.flac").open("rb") as audio:
@@ -55,11 +50,11 @@ def test_serve_runs_everything_and_ctrl_c_stops_it_keeping_the_data(tmp_path: Pa
         interrupt(serve)
     text = log.read_text()
     assert "serve: stopping embedded PostgreSQL" in text and "serve: stopped" in text
-    assert not ready(url)
+    assert not answers(f"{url}/health")
 
     serve = start_serve(tmp_path / "storage", port, log)
     try:
-        wait_for(lambda: ready(url), timeout=180, message="serve to start again")
+        wait_until_serving(f"{url}/health", timeout=180, statuses=(200,))
         task = httpx.get(result_url, timeout=5).json()
         assert task["status"] == "done" and JFK_LINE in normalize(task["text"])
     finally:

@@ -6,12 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.bot_api_standin import (
+from tests.utils.bot_api_standin import (
     bot_api_standin,
     telegram_env,
 )
-from tests.conftest import uvicorn_server
-from tests.helpers import ROOT
+from tests.utils.paths import ROOT
+from tests.utils.processes import uvicorn_server
 
 SCRIPT = ROOT / "scripts" / "telegram_polling.py"
 

@@ -1,0 +1,136 @@
+"""The shared recordings (../shared/audio), their reference texts, and recordings made from
+them or from scratch at test time."""
+
+import io
+import os
+import re
+import wave
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import pytest
+
+from tests.utils.paths import ROOT
+
+SAMPLE_RATE = 16000
+# ../shared/audio beside the checkout (CI has it too); SHARED_AUDIO_PATH overrides.
+AUDIO = Path(os.environ.get("SHARED_AUDIO_PATH", ROOT.parent / "shared" / "audio"))
+JFK_LINE = "ask not what your country can do for you"
+# The reference text of the English half (0-30 s) of multilingual.mp3 (../shared/audio/README).
+ENGLISH_HALF_TEXT = (
+    "Permission is hereby granted, free of charge, to any person obtaining a copy of this "
+    "software and associated documentation files (the Software), to deal in the Software "
+    "without restriction, including without limitation the rights to use, copy, modify, merge, "
+    "publish, distribute, sublicense, and/or sell copies of the Software, and to permit persons "
+    "to whom the Software is furnished to do so, subject to the following conditions: The above "
+    "copyright notice and this permission notice shall be included in all copies or "
+    "substantial portions of the Software."
+)
+MIT_LICENSE_OPENING = "permission is hereby granted free of charge to any person obtaining a copy"
+
+
+def audio_file(name: str) -> Path:
+    path = AUDIO / name
+    if not path.is_file():
+        pytest.fail(f"shared test audio missing: {path} (set SHARED_AUDIO_PATH)")
+    return path
+
+
+def normalize(text: str) -> str:
+    """Lower case, punctuation removed, single spaces: for comparing transcripts."""
+    return " ".join(re.sub(r"[^\w\s]", " ", text.lower()).split())
+
+
+def decoded(name: str) -> Any:
+    """A shared recording as 16 kHz mono float samples."""
+    from faster_whisper import decode_audio
+
+    return decode_audio(str(audio_file(name)))
+
+
+def write_wav(target: Path | BinaryIO, samples: Any) -> None:
+    """16 kHz mono 16-bit WAV of float samples, to a path or an open binary file."""
+    import numpy as np
+
+    with wave.open(target if not isinstance(target, Path) else str(target), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(SAMPLE_RATE)
+        out.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
+
+
+def wav_buffer(samples: Any) -> io.BytesIO:
+    """The WAV of `write_wav` in memory, positioned at its start."""
+    buffer = io.BytesIO()
+    write_wav(buffer, samples)
+    buffer.seek(0)
+    return buffer
+
+
+def wav_bytes(samples: Any) -> bytes:
+    return wav_buffer(samples).getvalue()
+
+
+def long_recording(
+    target: Path, source_name: str = "jfk.flac", repeats: int = 22, seconds: float = 0
+) -> Path:
+    """A WAV of an English recording (its first `seconds` if given) repeated `repeats` times
+    (jfk.flac x22: 4 minutes of speech that the English-only model reads at a steady pace,
+    with no fallback decoding to make its run time vary)."""
+    import numpy as np
+
+    source = decoded(source_name)
+    write_wav(target, np.tile(source[: int(seconds * SAMPLE_RATE)] if seconds else source, repeats))
+    return target
+
+
+def reencoded_as_wav(source: Path, target: Path) -> Path:
+    """`source` decoded and written again as 16-bit PCM WAV with PyAV."""
+    import av
+
+    with av.open(str(source)) as inp, av.open(str(target), "w", format="wav") as out:
+        stream = out.add_stream("pcm_s16le", rate=SAMPLE_RATE, layout="mono")
+        resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
+        for frame in inp.decode(audio=0):
+            for resampled in resampler.resample(frame):
+                out.mux(stream.encode(resampled))
+        out.mux(stream.encode(None))
+    return target
+
+
+def german_half(target: Path) -> Path:
+    """The German half (30-60 s) of multilingual.mp3 as a WAV, for the multilingual model."""
+    write_wav(target, decoded("multilingual.mp3")[30 * SAMPLE_RATE :])
+    return target
+
+
+def make_video(
+    path: Path, container: str = "mp4", video_codec: str = "mpeg4", audio_codec: str | None = "aac"
+) -> Path:
+    """A small video of black frames with jfk.flac as its audio track (11 s), muxed here with
+    PyAV; `audio_codec=None`: 2 s of frames and no audio track at all."""
+    import av
+    import numpy as np
+
+    with av.open(str(path), "w", format=container) as out:
+        video = out.add_stream(video_codec, rate=10)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        for _ in range(110 if audio_codec else 20):
+            frame = av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="rgb24")
+            out.mux(video.encode(frame))
+        if audio_codec:
+            rate = 48000 if audio_codec == "libopus" else SAMPLE_RATE
+            audio = out.add_stream(audio_codec, rate=rate)
+            audio.layout = "mono"
+            pcm = av.AudioFrame.from_ndarray(
+                (decoded("jfk.flac") * 32767).astype(np.int16).reshape(1, -1),
+                format="s16", layout="mono",
+            )  # fmt: skip
+            pcm.sample_rate = SAMPLE_RATE
+            resampler = av.AudioResampler(format=audio.codec_context.format.name, layout="mono",
+                                          rate=rate)  # fmt: skip
+            for resampled in resampler.resample(pcm):
+                out.mux(audio.encode(resampled))
+            out.mux(audio.encode(None))
+        out.mux(video.encode(None))
+    return path

@@ -1,0 +1,66 @@
+"""Task rows, stored recordings and history lines, as tests set them up or check them."""
+
+import io
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from app.config import Settings
+from models import Task
+from models.db import session_scope
+from storage import LocalStorage
+
+
+def make_task(settings: Settings, status: str, age: timedelta, size: int = 1000) -> uuid.UUID:
+    """A task row with a real recording of `size` bytes, created `age` ago."""
+    task_id = uuid.uuid4()
+    key = f"{task_id}.wav"
+    LocalStorage(settings.recordings_path).save(key, io.BytesIO(b"\1" * size))
+    with session_scope(settings.DATABASE_URL) as session:
+        session.add(Task(
+            id=task_id, status=status, filename="a.wav", audio_key=key,
+            content_type="audio/wav", size_bytes=size, sha256="0" * 64, model="tiny.en",
+            text="kept transcript" if status == "done" else None,
+            created_at=datetime.now(UTC) - age,
+        ))  # fmt: skip
+    return task_id
+
+
+def recording_kept(settings: Settings, task_id: uuid.UUID) -> bool:
+    """The task's recording is still stored (and its row agrees)."""
+    with session_scope(settings.DATABASE_URL) as session:
+        task = session.get(Task, task_id)
+        assert task is not None
+        on_disk = (settings.recordings_path / f"{task_id}.wav").exists()
+        assert on_disk == (task.audio_key is not None)
+        return on_disk
+
+
+def task_row(settings: Settings, task_id: str | uuid.UUID) -> Task:
+    with session_scope(settings.DATABASE_URL) as session:
+        task = session.get(Task, uuid.UUID(str(task_id)))
+        assert task is not None, task_id
+        session.expunge(task)
+        return task
+
+
+def task_count(settings: Settings) -> int:
+    with session_scope(settings.DATABASE_URL) as session:
+        return session.scalar(select(func.count()).select_from(Task)) or 0
+
+
+def stored_files(settings: Settings) -> list[str]:
+    root = settings.recordings_path
+    return sorted(p.name for p in root.iterdir() if p.is_file()) if root.exists() else []
+
+
+def assert_nothing_stored(settings: Settings) -> None:
+    assert task_count(settings) == 0
+    assert stored_files(settings) == []
+
+
+def history_lines(settings: Settings) -> list[dict]:
+    path = settings.logs_path / "asr_history.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
