@@ -16,7 +16,7 @@ from rq import get_current_job
 from sqlalchemy.orm import Session
 
 from app.config import Settings, get_settings
-from jobs import batch_job, engine
+from jobs import batch_job, engine, inflight
 from jobs.announce import announce_end_from
 from jobs.checkpoint import Checkpoint, TaskCanceled, WorkerStopping
 from jobs.history import append_history
@@ -42,6 +42,19 @@ def transcribe(task_id: str) -> None:
     claimed = with_retries(claim_task, settings, uuid.UUID(task_id), worker_name)
     if claimed is None:
         return
+    # The heartbeat names the task from this process's own record: RQ's worker hash, where
+    # the current job id lives, is gone if Redis is flushed or restarted empty meanwhile,
+    # and a task no live worker names is taken for lost by the reconciler.
+    inflight.add([task_id])
+    try:
+        run_claimed(settings, claimed, worker_name)
+    finally:
+        inflight.remove([task_id])
+
+
+def run_claimed(settings: Settings, claimed: ClaimedTask, worker_name: str) -> None:
+    """The claimed task transcribed alone, or with companions as a batch."""
+    task_id = str(claimed.task_id)
     if batch_job.batchable(settings, claimed.options, claimed.duration_seconds):
         companions = with_retries(batch_job.claim_companions, settings, claimed.task_id,
                                   claimed.options, worker_name)  # fmt: skip

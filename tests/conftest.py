@@ -11,11 +11,9 @@ must be empty).
 
 import os
 import subprocess
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 from alembic.config import Config
 from fastapi.testclient import TestClient
@@ -27,80 +25,19 @@ from app.config import Settings, get_settings
 from app.main import create_app
 from jobs.queues import live_workers
 from models.db import get_engine
+from tests.utils.databases import create_database, drop_database
 from tests.utils.paths import ROOT
 from tests.utils.processes import run_worker_process, start_worker, stop, uvicorn_server
+from tests.utils.redis_db import claim_empty_db, clear_db, release_db
 from tests.utils.waiting import wait_for
 from tests.utils.workers import run_worker_in_process
-
-TEST_DATABASE_URL = os.environ.get(
-    "TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/asr_test"
-)
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
-RUN_ID = uuid.uuid4().hex[:8]
-# The key that marks a Redis db index as this run's; it stays while the run lasts.
-REDIS_CLAIM_KEY = "asr-test:claimed-by"
-# Deletes every key of the db but the claim: a flush that keeps the db this run's.
-_CLEAR_ALL_BUT_CLAIM = """
-for _, key in ipairs(redis.call('KEYS', '*')) do
-  if key ~= ARGV[1] then redis.call('DEL', key) end
-end
-"""
-
-
-def _admin_url(url: str) -> tuple[str, str]:
-    """(URL of the server's `postgres` database, this run's database name)."""
-    plain = url.replace("postgresql+psycopg://", "postgresql://")
-    base, prefix = plain.rsplit("/", 1)
-    return f"{base}/postgres", f"{prefix}_{RUN_ID}"
-
-
-def _create_database(url: str) -> str:
-    admin, name = _admin_url(url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return url.rsplit("/", 1)[0] + "/" + name
-
-
-def _drop_database(url: str) -> None:
-    admin, name = _admin_url(url)
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def _claim_redis_db(url: str) -> str:
-    """The URL of a Redis db index that was empty, now holding this run's claim key."""
-    base, _, explicit = url.partition("://")[2].partition("/")
-    scheme = url.partition("://")[0]
-    if explicit:
-        candidates = [int(explicit)]
-    else:
-        with Redis.from_url(f"{scheme}://{base}/0") as probe:
-            try:
-                count = int(probe.config_get("databases").get("databases", 16))
-            except Exception:  # CONFIG may be disabled (managed Redis): assume the default
-                count = 16
-        candidates = list(range(count - 1, 0, -1))  # the high ones first, away from apps' 0
-    for index in candidates:
-        with Redis.from_url(f"{scheme}://{base}/{index}") as db:
-            if db.dbsize() or not db.set(REDIS_CLAIM_KEY, RUN_ID, nx=True):
-                continue
-            if db.dbsize() == 1:  # nobody else wrote between the look and the claim
-                return f"{scheme}://{base}/{index}"
-            db.delete(REDIS_CLAIM_KEY)
-    raise pytest.UsageError(
-        f"no empty Redis db index among {candidates} at {base}: the tests use one of their own"
-    )
-
-
-def _clear_redis(redis: Redis) -> None:
-    redis.eval(_CLEAR_ALL_BUT_CLAIM, 0, REDIS_CLAIM_KEY)
 
 
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """Test settings, exported to the environment so worker subprocesses share them."""
-    database_url = _create_database(TEST_DATABASE_URL)
-    redis_url = _claim_redis_db(TEST_REDIS_URL)
+    database_url = create_database()
+    redis_url = claim_empty_db()
     env = {
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
@@ -130,19 +67,17 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
                 os.environ[key] = value
         get_settings.cache_clear()
         get_engine(database_url).dispose()
-        _drop_database(TEST_DATABASE_URL)
-        with Redis.from_url(redis_url) as redis:
-            _clear_redis(redis)
-            redis.delete(REDIS_CLAIM_KEY)
+        drop_database(database_url)
+        release_db(redis_url)
 
 
 @pytest.fixture
 def redis(settings: Settings) -> Iterator[Redis]:
     """This run's Redis db, emptied (but for the claim) before and after the test."""
     client = Redis.from_url(settings.REDIS_URL)
-    _clear_redis(client)
+    clear_db(client)
     yield client
-    _clear_redis(client)
+    clear_db(client)
     client.close()
 
 

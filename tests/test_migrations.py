@@ -1,13 +1,62 @@
-"""The Alembic migrations create exactly the tables the models describe."""
+"""The Alembic migrations create exactly the tables the models describe, and the latest one
+can be undone and done again (a release rolled back, then forward) without losing rows."""
+
+from datetime import timedelta
 
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, text
 
+from alembic import command
+from app.config import get_settings
 from models import Base
 from models.db import get_engine
+from tests.utils.databases import fresh_database
+from tests.utils.paths import ROOT
+from tests.utils.records import make_task
+
+
+def alembic_config(url: str) -> Config:
+    config = Config(str(ROOT / "alembic.ini"))
+    config.attributes["configure_logger"] = False
+    config.set_main_option("sqlalchemy.url", url)
+    return config
 
 
 def test_migrations_match_the_models(settings):
     with get_engine(settings.DATABASE_URL).connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
     assert diff == []
+
+
+def test_the_latest_migration_goes_down_and_up_again_keeping_rows(settings, monkeypatch):
+    with fresh_database("_downgrade") as url:
+        monkeypatch.setenv("DATABASE_URL", url)  # alembic/env.py reads the settings
+        get_settings.cache_clear()
+        config = alembic_config(url)
+        scripts = ScriptDirectory.from_config(config)
+        head = scripts.get_current_head()
+        previous = scripts.get_revision(head).down_revision
+        command.upgrade(config, "head")
+        engine = create_engine(url)
+        task_id = make_task(settings.model_copy(update={"DATABASE_URL": url}), "processing",
+                            timedelta(minutes=1))  # fmt: skip
+        try:
+            command.downgrade(config, "-1")
+            with engine.connect() as conn:
+                assert conn.scalar(text("SELECT version_num FROM alembic_version")) == previous
+                status = conn.scalar(text("SELECT status FROM task WHERE id = :id"),
+                                     {"id": task_id})  # fmt: skip
+            assert status == "processing"
+
+            command.upgrade(config, "head")
+            with engine.connect() as conn:
+                assert conn.scalar(text("SELECT version_num FROM alembic_version")) == head
+                assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
+                assert conn.scalar(text("SELECT status FROM task WHERE id = :id"),
+                                   {"id": task_id}) == "processing"  # fmt: skip
+        finally:
+            engine.dispose()
+            get_engine(url).dispose()  # make_task's

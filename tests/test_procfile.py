@@ -7,8 +7,12 @@ import time
 
 import httpx
 import pytest
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, inspect, text
 
 from tests.utils.audio import JFK_LINE, audio_file, normalize
+from tests.utils.databases import fresh_database
 from tests.utils.paths import ROOT
 from tests.utils.processes import free_port, process_env
 from tests.utils.waiting import wait_for, wait_until_serving
@@ -28,12 +32,24 @@ def test_procfile_declares_release_web_and_worker():
     assert procfile()["worker"] == "python -m jobs.worker"
 
 
-def test_release_command_migrates(settings):
-    result = subprocess.run(
-        procfile()["release"], shell=True, cwd=ROOT, env=process_env(),
-        capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
+def test_release_command_migrates_an_empty_database(settings):
+    with fresh_database("_release") as url:
+        result = subprocess.run(
+            procfile()["release"], shell=True, cwd=ROOT, env=process_env(DATABASE_URL=url),
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                version = conn.scalar(text("SELECT version_num FROM alembic_version"))
+                tables = set(inspect(conn).get_table_names())
+        finally:
+            engine.dispose()
+    assert (
+        version == ScriptDirectory.from_config(Config(str(ROOT / "alembic.ini"))).get_current_head()
+    )
+    assert {"task", "api_key"} <= tables
 
 
 @pytest.fixture

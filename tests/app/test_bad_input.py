@@ -10,7 +10,7 @@ from app.main import create_app
 from models import Task
 from models.db import session_scope
 from tests.utils.api import result, submit
-from tests.utils.audio import audio_file
+from tests.utils.audio import audio_file, normalize
 from tests.utils.records import assert_nothing_stored
 
 
@@ -123,20 +123,18 @@ def test_malformed_task_id_is_422(client):
     assert response.json()["detail"][0]["loc"] == ["path", "task_id"]
 
 
-def test_truncated_mp3_never_errors_and_never_sticks(client, run_worker, tmp_path):
+def test_a_truncated_mp3_is_transcribed_as_far_as_it_goes(client, run_worker, tmp_path):
+    """The first 50 kB of the 59.9-s MP3 (about 12.5 s): taken, and transcribed up to where
+    it was cut, its length measured, not the header's 59.9 s."""
     truncated = tmp_path / "cut.mp3"
     truncated.write_bytes(audio_file("multilingual.mp3").read_bytes()[:50_000])
     response = submit(client, truncated)
-    assert response.status_code in (202, 415), response.text
-    if response.status_code == 415:
-        return
+    assert response.status_code == 202, response.text
     run_worker()
     task = result(client, response.json()["task_id"])
-    assert task["status"] in ("done", "failed")
-    if task["status"] == "failed":
-        assert task["error"]
-    else:
-        assert task["duration"] < 20  # only the part that was there, not the 59.9 s header
+    assert task["status"] == "done", task
+    assert task["duration"] == pytest.approx(12.5, abs=1.0)
+    assert "permission is hereby granted" in normalize(task["text"])
 
 
 def test_audio_lost_before_processing_fails_with_a_reason(client, run_worker, settings):
@@ -190,7 +188,7 @@ def test_a_network_stream_description_is_refused_without_connecting(client, sett
     started = time.monotonic()
     response = submit(client, sdp)
     assert response.status_code == 415
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 30  # reading the network would wait for packets
     assert_nothing_stored(settings)
 
 

@@ -45,3 +45,30 @@ def test_dashboard_is_never_open_without_configured_credentials(client):
     response = client.get("/rq/")
     assert response.status_code == 503
     assert "RQ_DASHBOARD_USERNAME" in response.json()["detail"]
+
+
+def test_the_dashboards_mutating_routes_refuse_without_credentials(dashboard_client, redis):
+    """Delete, requeue and empty change the queue: without the credentials they are refused
+    and the queue is left as it was; with them they do what they say."""
+    from rq import Queue
+
+    task_id = submit(dashboard_client, audio_file("jfk.flac")).json()["task_id"]
+    queue = Queue("transcription", connection=redis)
+    mutations = [
+        ("POST", f"/rq/job/{task_id}/delete"),
+        ("POST", f"/rq/job/{task_id}/requeue"),
+        ("GET", "/rq/requeue/transcription"),
+        ("POST", "/rq/requeue/transcription"),
+        ("POST", "/rq/queue/transcription/queued/empty"),
+        ("POST", "/rq/queue/transcription/compact"),
+    ]
+    for method, path in mutations:
+        for headers in ({}, basic("ops", "wrong")):
+            response = dashboard_client.request(method, path, headers=headers)
+            assert response.status_code == 401, (method, path, headers)
+    assert queue.job_ids == [task_id]
+
+    emptied = dashboard_client.post("/rq/queue/transcription/queued/empty",
+                                    headers=basic("ops", "s3cret"))  # fmt: skip
+    assert emptied.status_code == 200
+    assert queue.job_ids == []

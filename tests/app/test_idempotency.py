@@ -67,15 +67,9 @@ def test_the_same_key_from_two_callers_makes_two_tasks(settings):
 
 
 def test_concurrent_submits_with_one_key_create_one_task(client, settings):
+    jfk, burst = audio_file("jfk.flac"), {"Idempotency-Key": "burst"}
     with ThreadPoolExecutor(8) as pool:
-        answers = list(
-            pool.map(
-                lambda _: submit(
-                    client, audio_file("jfk.flac"), headers={"Idempotency-Key": "burst"}
-                ),
-                range(8),
-            )
-        )
+        answers = list(pool.map(lambda _: submit(client, jfk, headers=burst), range(8)))
     assert sorted(a.status_code for a in answers) == [200] * 7 + [202], [a.text for a in answers]
     assert len({a.json()["task_id"] for a in answers}) == 1
     assert task_count(settings) == 1 and len(stored_files(settings)) == 1
@@ -115,4 +109,25 @@ def test_without_dedupe_identical_audio_is_transcribed_again(client, run_worker,
     submit(client, audio_file("jfk.flac"))
     run_worker()
     assert submit(client, audio_file("jfk.flac")).status_code == 202
+    assert task_count(settings) == 2
+
+
+def test_dedupe_never_hands_one_key_the_task_of_another(settings, run_worker):
+    """DEDUPE reuses the caller's own finished tasks only: key B sending A's recording gets a
+    task of its own, transcribed for it, and never A's id or text."""
+    on = settings.model_copy(update={"AUTH_ENABLED": True, "DEDUPE": True})
+    alice = new_key(settings, "alice", [Scope.SUBMIT, Scope.READ])
+    bob = new_key(settings, "bob", [Scope.SUBMIT, Scope.READ])
+    jfk = audio_file("jfk.flac")
+    with TestClient(create_app(on)) as client:
+        alices = submit(client, jfk, headers=bearer(alice)).json()["task_id"]
+        run_worker()
+        again = submit(client, jfk, headers=bearer(alice))
+        assert again.status_code == 200 and again.json()["task_id"] == alices  # her own: reused
+
+        bobs = submit(client, jfk, headers=bearer(bob))
+        assert bobs.status_code == 202, bobs.text
+        assert "deduplicated" not in bobs.headers and bobs.json()["task_id"] != alices
+        assert bobs.json()["status"] == "queued" and "text" not in bobs.json()
+        assert client.get(f"/api/v1/asr/result/{alices}", headers=bearer(bob)).status_code == 404
     assert task_count(settings) == 2

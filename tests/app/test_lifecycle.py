@@ -1,6 +1,5 @@
 """Retry, cancel and delete, against a real worker process."""
 
-import time
 import uuid
 
 import pytest
@@ -13,7 +12,7 @@ from models import Task
 from models.db import session_scope
 from tests.utils.api import result, submit
 from tests.utils.audio import JFK_LINE, audio_file, long_recording, normalize
-from tests.utils.records import history_lines
+from tests.utils.records import history_lines, task_row
 from tests.utils.waiting import wait_for
 
 
@@ -49,7 +48,8 @@ def redis_mentions(redis: Redis, task_id: str) -> list[str]:
 
 @pytest.fixture
 def long_wav(tmp_path):
-    return long_recording(tmp_path / "long.wav")
+    """Twenty minutes of speech: minutes of work, so a run that was not stopped shows."""
+    return long_recording(tmp_path / "long.wav", repeats=24)
 
 
 def wait_until_transcribing(client, task_id: str) -> None:
@@ -132,16 +132,14 @@ def test_cancel_of_a_running_long_task_stops_it_within_seconds(
     )  # fmt: skip
     assert worker.state == "busy"
 
-    canceled_at = time.monotonic()
     response = client.post(f"/api/v1/asr/cancel/{long_id}")
     assert response.status_code == 200 and response.json()["status"] == "canceled"
 
-    wait_for(lambda: result(client, next_id)["status"] != "queued", timeout=10,
-             message="the worker to leave the canceled task")  # fmt: skip
-    assert time.monotonic() - canceled_at < 10
+    # The run notices within a second or so; the whole file would take minutes (60 s: stuck).
     wait_for(lambda: result(client, next_id)["status"] == "done", timeout=60, message="next")
     long_task = result(client, long_id)
     assert long_task["status"] == "canceled" and long_task["text"] is None
+    assert task_row(settings, long_id).progress < 50  # it went no further
     assert [line["task_id"] for line in history_lines(settings)] == [next_id]
 
 

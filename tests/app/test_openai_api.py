@@ -1,7 +1,6 @@
 """The OpenAI-compatible API: the official `openai` package against a live uvicorn and a
 real worker, errors in OpenAI's shape, and the 202 past the server's wait."""
 
-import os
 import re
 import subprocess
 import sys
@@ -21,9 +20,9 @@ from jobs.queues import live_workers
 from models import Scope, Task
 from models.api_key import create_key
 from models.db import session_scope
-from tests.utils.audio import JFK_LINE, audio_file, normalize
+from tests.utils.audio import JFK_LINE, audio_file, german_half, normalize
 from tests.utils.paths import ROOT
-from tests.utils.processes import uvicorn_server, worker_command
+from tests.utils.processes import running, start_worker, uvicorn_server
 from tests.utils.subtitles import spoken
 from tests.utils.waiting import wait_for
 
@@ -176,23 +175,16 @@ def base_service(settings: Settings, redis: Redis, tmp_path: Path) -> Iterator[s
     install = [sys.executable, "scripts/install_model.py", "base", "--models-dir", str(models)]
     subprocess.run(install, cwd=ROOT, check=True, capture_output=True)
     env = {"WHISPER_MODELS": "tiny.en,base", "WHISPER_MODELS_PATH": str(models)}
-    worker = subprocess.Popen(worker_command("--model", "base"), cwd=ROOT,
-                              env={**os.environ, **env}, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)  # fmt: skip
-    try:
+    with running(start_worker("--model", "base", **env)):
         wait_for(lambda: live_workers(redis), timeout=120, message="the base worker")
         with uvicorn_server(tmp_path / "web.log", AUTH_ENABLED="true", **env) as url:
             yield url
-    finally:
-        worker.terminate()
-        worker.wait(timeout=30)
 
 
 @translations_deprecated
 def test_translations_turn_german_into_english(base_service, api_key, tmp_path):
-    from tests.jobs.test_models import german_half
-
-    with sdk(base_service, api_key) as client, german_half(tmp_path).open("rb") as audio:
+    german = german_half(tmp_path / "german.wav")
+    with sdk(base_service, api_key) as client, german.open("rb") as audio:
         assert [m.id for m in client.models.list()] == ["whisper-1", "tiny.en", "base"]
         english = client.audio.translations.create(model="base", file=audio,
                                                    response_format="verbose_json")  # fmt: skip

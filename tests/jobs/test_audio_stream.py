@@ -1,18 +1,18 @@
-"""Decoding ahead: the next piece is produced in a thread while the current one is used."""
+"""Decoding ahead: the next piece is produced in a thread while the current one is used.
+The interleaving is observed, not timed: each step waits for what it expects (10 s: stuck)."""
 
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import closing
 
 import pytest
 
 from jobs.audio_stream import prefetched
+from tests.utils.waiting import wait_for
 
 
-def slow_numbers(count: int, seconds: float, produced: list[int]) -> Iterator[int]:
+def counted(count: int, produced: list[int]) -> Iterator[int]:
     for number in range(count):
-        time.sleep(seconds)
         produced.append(number)
         yield number
 
@@ -24,12 +24,12 @@ def prefetch_threads() -> list[threading.Thread]:
 def test_items_arrive_in_order_and_the_next_is_ready_while_one_is_used():
     produced: list[int] = []
     seen = []
-    for number in prefetched(slow_numbers(4, 0.2, produced)):
-        time.sleep(0.4)  # "transcribing": meanwhile the next item is decoded
+    for number in prefetched(counted(4, produced)):
+        # While item n is in use, item n+1 is produced, and nothing beyond it.
+        ahead = min(number + 2, 4)
+        wait_for(lambda: len(produced) >= ahead, 10, f"item {ahead - 1} while {number} is used")  # noqa: B023
         seen.append((number, len(produced)))
-    assert [number for number, _ in seen] == [0, 1, 2, 3]
-    # While item n was used, item n+1 had already been produced (except after the last).
-    assert [count for _, count in seen] == [2, 3, 4, 4]
+    assert seen == [(0, 2), (1, 3), (2, 4), (3, 4)]
     assert prefetch_threads() == []
 
 
@@ -46,8 +46,8 @@ def test_an_error_in_decoding_reaches_the_consumer_after_the_items_before_it():
 
 def test_stopping_early_stops_the_decoding_thread():
     produced: list[int] = []
-    with closing(prefetched(slow_numbers(100, 0.05, produced))) as items:
+    with closing(prefetched(counted(100, produced))) as items:
         assert next(items) == 0
-    time.sleep(0.3)
-    assert prefetch_threads() == []
-    assert len(produced) <= 2  # the item in hand and the next, nothing further
+        wait_for(lambda: len(produced) == 2, 10, "the next item")
+    assert prefetch_threads() == []  # closing joined it
+    assert len(produced) == 2  # the item in hand and the next, nothing further

@@ -18,6 +18,7 @@ from models import Task, TaskStatus
 from models.db import session_scope
 from tests.utils.api import result, submit
 from tests.utils.audio import JFK_LINE, audio_file, normalize, wav_buffer
+from tests.utils.logs import logged
 from tests.utils.records import history_lines
 
 SR = 16000
@@ -133,7 +134,9 @@ def test_queued_short_tasks_are_transcribed_in_one_batch_and_a_bad_clip_fails_al
     (stored,) = settings.recordings_path.glob(f"*{ids[-1]}*")
     stored.write_bytes(b"fLaC" + bytes(4000))
 
-    log = run_worker().stderr
+    with logged() as messages:
+        run_worker()
+    log = "\n".join(messages)
     assert "batch of 5" in log, log[-3000:]
     bodies = [result(client, task_id) for task_id in ids]
     assert [b["status"] for b in bodies] == ["done"] * 4 + ["failed"]
@@ -158,7 +161,9 @@ def test_tasks_with_other_options_or_long_files_are_not_batched_with_them(
     words = submit(client, audio_file("jfk.flac"), word_timestamps="true").json()["task_id"]
     long = submit(client, audio_file("multilingual.mp3")).json()["task_id"]
 
-    log = run_worker().stderr
+    with logged() as messages:
+        run_worker()
+    log = "\n".join(messages)
     assert "batch of 2" in log and "batch of 3" not in log, log[-3000:]
     assert result(client, words)["segments"][0]["words"]
     assert result(client, long)["status"] == "done"

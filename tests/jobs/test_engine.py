@@ -78,7 +78,7 @@ def test_a_long_file_in_pieces_matches_one_pass(tmp_path: Path):
     model = engine.load_model(Settings(WHISPER_DEVICE="cpu", STORAGE_PATH=tmp_path))
     # The English half, four times: forced to English, the German half is noise whose
     # garbled text differs between any two runs that cut it differently.
-    path = long_recording(tmp_path / "long.wav", repeats=4, seconds=30)  # 2 minutes
+    path = long_recording(tmp_path / "long.wav", 4, "multilingual.mp3", seconds=30)  # 2 minutes
     progress: list[float] = []
     english = engine.TranscriptionOptions(language="en")
     with path.open("rb") as audio:

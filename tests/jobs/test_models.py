@@ -41,7 +41,7 @@ def two_models(settings: Settings, models_dir: Path, monkeypatch) -> Iterator[Te
 
 
 def test_each_model_has_its_queue_and_its_workers(two_models: TestClient, tmp_path: Path):
-    german = german_half(tmp_path)
+    german = german_half(tmp_path / "german.wav")
     on_base = submit(two_models, german, model="base").json()["task_id"]
     translated = submit(two_models, german, model="base", task="translate").json()["task_id"]
     on_tiny = submit(two_models, audio_file("jfk.flac")).json()["task_id"]

@@ -20,7 +20,8 @@ from tests.utils.bot_api_standin import (
     bot_api_standin,
     telegram_env,
 )
-from tests.utils.workers import run_maintenance_until
+from tests.utils.logs import logged
+from tests.utils.workers import run_maintenance_until, run_maintenance_until_idle
 
 CHAT_ID = 777
 
@@ -104,8 +105,20 @@ def test_a_deleted_reply_is_replaced_by_a_new_message(bot_api):
 def test_a_chat_that_blocked_the_bot_is_not_retried(bot_api):
     bot_api.failures["editMessageText"] = [(403, "Forbidden: bot was blocked by the user", None)]
     task = ended_task(bot_api, TaskStatus.DONE, text="Hello.")
-    run_maintenance_until(lambda: "editMessageText" in bot_api.methods())
-    run_maintenance_until(lambda: True)  # a retry would be due by now
+    # Until nothing is queued or scheduled: a retry, had one been scheduled, would have run.
+    run_maintenance_until_idle()
     assert bot_api.methods().count("editMessageText") == 1
+    assert bot_api.methods().count("sendMessage") == 1  # only the test's "Transcribing…"
     with session_scope(get_settings().DATABASE_URL) as session:
         assert session.scalar(select(Task.status).where(Task.id == task.id)) == "done"
+
+
+def test_a_reply_telegram_keeps_refusing_is_given_up_after_the_last_retry(bot_api):
+    """WEBHOOK_RETRY_DELAYS=1,1,1: the first attempt and three retries, then no more."""
+    bot_api.failures["editMessageText"] = [(500, "Internal Server Error", None)] * 10
+    task = ended_task(bot_api, TaskStatus.DONE, text="Hello.")
+    with logged("ERROR") as errors:
+        run_maintenance_until_idle()
+    assert bot_api.methods().count("editMessageText") == 4
+    assert chat_texts(bot_api) == ["Transcribing…"]  # never replaced
+    assert any(f"task {task.id}: telegram reply given up (4 attempts)" in e for e in errors)

@@ -16,7 +16,7 @@ from tests.utils.api import result, submit
 from tests.utils.audio import JFK_LINE, audio_file, normalize
 from tests.utils.waiting import wait_for
 from tests.utils.webhook_receiver import Receiver, verify, webhook_receiver
-from tests.utils.workers import run_maintenance_until
+from tests.utils.workers import run_maintenance_until, run_maintenance_until_idle
 
 SECRET = "s3cret-for-tests"
 CHAT = {"chat_id": 7, "message_id": 9}
@@ -73,12 +73,28 @@ def test_a_failing_receiver_gets_the_webhook_on_the_fourth_attempt(hook_client, 
     task_id = processing_task(settings, receiver.url)
     finish_failed(settings, task_id, "could not decode audio: test")
 
-    run_maintenance_until(lambda: len(receiver.requests) == 4)
+    run_maintenance_until_idle()
 
+    assert len(receiver.requests) == 4
     assert all(verify(SECRET, headers, body) for headers, body in receiver.requests)
     assert json.loads(receiver.requests[-1][1])["error"] == "could not decode audio: test"
     webhook = wait_for(lambda: delivered(hook_client, str(task_id)), 10, "delivered_at")
     assert webhook["attempts"] == 4 and webhook["last_status"] == "200"
+
+
+def test_a_receiver_that_keeps_failing_is_given_up_after_the_last_retry(
+    hook_client, settings, receiver
+):
+    """WEBHOOK_RETRY_DELAYS=1,1,1: the first attempt and three retries, then no more."""
+    receiver.answers = [500] * 10
+    task_id = processing_task(settings, receiver.url)
+    finish_failed(settings, task_id, "could not decode audio: test")
+
+    run_maintenance_until_idle()
+
+    assert len(receiver.requests) == 4
+    webhook = result(hook_client, str(task_id))["webhook"]
+    assert webhook == {"attempts": 4, "last_status": "500", "delivered_at": None}
 
 
 def test_a_canceled_task_posts_its_webhook(hook_client, receiver):

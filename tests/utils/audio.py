@@ -71,15 +71,27 @@ def wav_bytes(samples: Any) -> bytes:
     return wav_buffer(samples).getvalue()
 
 
-def long_recording(
-    target: Path, source_name: str = "jfk.flac", repeats: int = 22, seconds: float = 0
-) -> Path:
-    """A WAV of an English recording (its first `seconds` if given) repeated `repeats` times
-    (jfk.flac x22: 4 minutes of speech that the English-only model reads at a steady pace,
-    with no fallback decoding to make its run time vary)."""
+def english_speech() -> Any:
+    """50 s of varied English speech: the English half of multilingual.mp3, jfk.flac,
+    stereo_diarization.wav and hotwords.mp3, one after the other."""
     import numpy as np
 
-    source = decoded(source_name)
+    names = ("multilingual.mp3", "jfk.flac", "stereo_diarization.wav", "hotwords.mp3")
+    parts = [decoded(name) for name in names]
+    parts[0] = parts[0][: 30 * SAMPLE_RATE]  # its English half
+    return np.concatenate(parts)
+
+
+def long_recording(
+    target: Path, repeats: int = 5, source_name: str | None = None, seconds: float = 0
+) -> Path:
+    """A WAV of `english_speech()` (or of `source_name`, its first `seconds` if given)
+    repeated `repeats` times: 5 x 50 s of speech by default, which the English-only model
+    reads at a steady pace (a clip repeated back to back would not do: text repeated within
+    a 30-s window makes Whisper decode again at higher temperatures, slowly and unevenly)."""
+    import numpy as np
+
+    source = decoded(source_name) if source_name else english_speech()
     write_wav(target, np.tile(source[: int(seconds * SAMPLE_RATE)] if seconds else source, repeats))
     return target
 
@@ -115,20 +127,22 @@ def make_video(
     with av.open(str(path), "w", format=container) as out:
         video = out.add_stream(video_codec, rate=10)
         video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
-        for _ in range(110 if audio_codec else 20):
-            frame = av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="rgb24")
-            out.mux(video.encode(frame))
-        if audio_codec:
+        audio = None
+        if audio_codec:  # every stream is added before the first packet is written
             rate = 48000 if audio_codec == "libopus" else SAMPLE_RATE
             audio = out.add_stream(audio_codec, rate=rate)
             audio.layout = "mono"
+        for _ in range(110 if audio else 20):
+            frame = av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="rgb24")
+            out.mux(video.encode(frame))
+        if audio is not None:
             pcm = av.AudioFrame.from_ndarray(
                 (decoded("jfk.flac") * 32767).astype(np.int16).reshape(1, -1),
                 format="s16", layout="mono",
             )  # fmt: skip
             pcm.sample_rate = SAMPLE_RATE
             resampler = av.AudioResampler(format=audio.codec_context.format.name, layout="mono",
-                                          rate=rate)  # fmt: skip
+                                          rate=audio.codec_context.sample_rate)  # fmt: skip
             for resampled in resampler.resample(pcm):
                 out.mux(audio.encode(resampled))
             out.mux(audio.encode(None))

@@ -2,6 +2,7 @@
 `finally`, so a failing test leaves nothing behind to take later tests' jobs."""
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -60,6 +61,16 @@ def stop(process: subprocess.Popen, timeout: float = 30) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def paused(process: subprocess.Popen) -> Iterator[subprocess.Popen]:
+    """SIGSTOP for the block (so what the test looks at cannot move on), SIGCONT after."""
+    process.send_signal(signal.SIGSTOP)
+    try:
+        yield process
+    finally:
+        process.send_signal(signal.SIGCONT)
 
 
 @contextmanager
