@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from app.config import Settings
@@ -21,6 +22,14 @@ from models.api_key import find_active_key
 API_KEY_QUERY_DOC = (
     "The API key, for browsers that cannot send headers here (EventSource, <audio>); a "
     "header is preferred: URLs end up in logs and histories."
+)
+# Declared as security schemes, so the OpenAPI page has an Authorize button; not
+# `auto_error`: with AUTH_ENABLED=false no key is needed, and a missing one is our own 401.
+BEARER = HTTPBearer(
+    scheme_name="bearer", description="`Authorization: Bearer <key>`", auto_error=False
+)
+API_KEY_HEADER = APIKeyHeader(
+    name="X-API-Key", scheme_name="apiKey", description="`X-API-Key: <key>`", auto_error=False
 )
 _QUERY_KEY = re.compile(r"(?<=[?&]api_key=)[^&\s]+")
 # last_used_at is written at most this often per key, not on every request.
@@ -55,19 +64,30 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
     return headers.get("x-api-key") or None
 
 
-def authenticate(request: Request, session: SessionDep, settings: SettingsDep) -> Caller:
-    return identify(presented_key(request.headers), session, settings)
+def header_key(
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
+    api_key: Annotated[str | None, Security(API_KEY_HEADER)],
+) -> str | None:
+    """The key from `Authorization: Bearer <key>` or else `X-API-Key`, as `presented_key`."""
+    return bearer.credentials if bearer is not None else api_key
+
+
+HeaderKey = Annotated[str | None, Depends(header_key)]
+
+
+def authenticate(key: HeaderKey, session: SessionDep, settings: SettingsDep) -> Caller:
+    return identify(key, session, settings)
 
 
 def authenticate_browser(
-    request: Request,
+    key: HeaderKey,
     session: SessionDep,
     settings: SettingsDep,
     api_key: Annotated[str | None, Query(description=API_KEY_QUERY_DOC)] = None,
 ) -> Caller:
     """For the few GET routes a browser loads by URL alone (EventSource, `<audio src>`),
     which cannot send headers: the key may also come as `?api_key=`."""
-    return identify(presented_key(request.headers) or api_key or None, session, settings)
+    return identify(key or api_key or None, session, settings)
 
 
 def identify(plain: str | None, session: Session, settings: Settings) -> Caller:

@@ -8,6 +8,7 @@ from fastapi import Form
 from fastapi.exceptions import RequestValidationError
 
 from app.deps import SettingsDep
+from app.schemas import NullAsNone
 from jobs.webhook_guard import MAX_CALLBACK_URL_LENGTH, UnsafeCallback, check_callback_url
 
 CALLBACK_URL_DOC = (
@@ -34,10 +35,12 @@ def _refuse(field: str, message: str) -> RequestValidationError:
 def callback_form(
     settings: SettingsDep,
     callback_url: Annotated[
-        str | None, Form(max_length=MAX_CALLBACK_URL_LENGTH, description=CALLBACK_URL_DOC)
+        str | None,
+        Form(max_length=MAX_CALLBACK_URL_LENGTH, description=CALLBACK_URL_DOC),
+        NullAsNone,
     ] = None,
     callback_secret: Annotated[
-        str | None, Form(min_length=1, max_length=255, description=CALLBACK_SECRET_DOC)
+        str | None, Form(min_length=1, max_length=255, description=CALLBACK_SECRET_DOC), NullAsNone
     ] = None,
 ) -> CallbackRequest | None:
     """A refused callback is a 422 like any other bad form field."""

@@ -6,6 +6,7 @@ all" and delete actions have no CSRF protection, so it must not be open to anyon
 """
 
 import hmac
+import json
 from typing import cast
 
 import rq_dashboard
@@ -16,12 +17,16 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.auth import presented_key
 from app.config import Settings, get_settings
-from app.errors import error_response
+from app.errors import OUTAGES, error_response, outage_body
 from models import Scope as KeyScope
 from models.api_key import find_active_key
 from models.db import session_scope
 
 REALM = 'Basic realm="RQ dashboard"'
+CREDENTIALS_DOC = (
+    "log in with the dashboard's credentials (HTTP Basic), or with an admin API key: as "
+    "`Authorization: Bearer <key>`, `X-API-Key`, or the Basic-auth password"
+)
 
 
 def build_dashboard(settings: Settings) -> Flask:
@@ -47,10 +52,17 @@ def build_dashboard(settings: Settings) -> Flask:
         # Bearer / X-API-Key header.
         headers = {name.lower(): value for name, value in request.headers.items()}
         key = presented_key(headers) or (auth.password if auth else None)
-        if settings.AUTH_ENABLED and key and is_admin_key(settings, key):
+        scopes = key_scopes(settings, key) if settings.AUTH_ENABLED and key else None
+        if scopes is not None and KeyScope.ADMIN in scopes:
             return None
-        return Response("Credentials required.", 401, {"WWW-Authenticate": REALM})
+        if scopes is not None:
+            return _json_error(403, "forbidden", "this API key lacks the `admin` scope")
+        response = _json_error(401, "unauthorized", CREDENTIALS_DOC)
+        response.headers["WWW-Authenticate"] = REALM
+        return response
 
+    for outage in OUTAGES:
+        dashboard.register_error_handler(outage, _dependency_down)
     dashboard.register_blueprint(rq_dashboard.blueprint, url_prefix="")
     setup_rq_connection(dashboard)
     return dashboard
@@ -62,10 +74,24 @@ def dashboard_enabled(settings: Settings) -> bool:
     return settings.AUTH_ENABLED or bool(settings.RQ_DASHBOARD_USERNAME and password)
 
 
-def is_admin_key(settings: Settings, plain: str) -> bool:
+def key_scopes(settings: Settings, plain: str) -> list[str] | None:
+    """The scopes of an active API key; None for an unknown or revoked one."""
     with session_scope(settings.DATABASE_URL) as session:
         key = find_active_key(session, plain)
-        return key is not None and KeyScope.ADMIN in key.scopes
+        return None if key is None else list(key.scopes)
+
+
+def _json_error(status: int, error: str, detail: str) -> Response:
+    return _json(status, {"error": error, "detail": detail})
+
+
+def _dependency_down(exc: Exception) -> Response:
+    return _json(503, outage_body(exc))
+
+
+def _json(status: int, body: dict[str, str]) -> Response:
+    """A body in the API's error model (the dashboard is Flask, outside its handlers)."""
+    return Response(json.dumps(body), status, mimetype="application/json")
 
 
 async def _disabled(scope: Scope, receive: Receive, send: Send) -> None:

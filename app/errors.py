@@ -140,6 +140,11 @@ class ServiceUnavailable(AppError):
     error = "service unavailable"
 
 
+# Errors that mean a dependency is down or overloaded (503), not a bug (500). SQLAlchemy's
+# TimeoutError: every pooled connection busy for 30 s.
+OUTAGES: tuple[type[Exception], ...] = (RedisError, OperationalError, InterfaceError, PoolTimeout)
+
+
 def error_response(status_code: int, error: str, detail: Any = None, **extra: Any) -> JSONResponse:
     body = {"error": error, "detail": detail, **extra}
     return JSONResponse(jsonable_encoder(body), status_code=status_code)
@@ -175,13 +180,18 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(422, "invalid request", errors)
 
 
-async def _dependency_down(request: Request, exc: Exception) -> JSONResponse:
+def outage_body(exc: Exception) -> dict[str, str]:
+    """The 503 body for one of `OUTAGES`, naming the dependency that is down."""
     dependency = "redis" if isinstance(exc, RedisError) else "database"
+    detail = f"the {dependency} is unavailable; retry shortly"
+    return {"error": "service unavailable", "detail": detail, "dependency": dependency}
+
+
+async def _dependency_down(request: Request, exc: Exception) -> JSONResponse:
+    body = outage_body(exc)
+    dependency = body["dependency"]
     logger.warning("{} {}: {} unavailable: {}", request.method, request.url.path, dependency, exc)
-    return error_response(
-        503, "service unavailable", f"the {dependency} is unavailable; retry shortly",
-        dependency=dependency,
-    )  # fmt: skip
+    return JSONResponse(body, status_code=503)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
@@ -202,7 +212,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    # SQLAlchemy's TimeoutError: every pooled connection busy for 30 s — overload, not a bug.
-    for outage in (RedisError, OperationalError, InterfaceError, PoolTimeout):
+    for outage in OUTAGES:
         app.add_exception_handler(outage, _dependency_down)
     app.add_exception_handler(Exception, _unexpected_error)

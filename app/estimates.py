@@ -32,11 +32,14 @@ def audio_seconds_ahead(session: Session, before_seq: int | None = None) -> floa
     """Audio still to transcribe ahead of a task: queued tasks older than it (all of them
     when `before_seq` is None) plus the unfinished part of those in progress."""
     queued = select(Task.duration_seconds).where(Task.status == TaskStatus.QUEUED)
+    in_progress = select(Task.duration_seconds, Task.progress).where(
+        Task.status == TaskStatus.PROCESSING
+    )
     if before_seq is not None:
         queued = queued.where(Task.seq < before_seq)
-    processing = session.execute(
-        select(Task.duration_seconds, Task.progress).where(Task.status == TaskStatus.PROCESSING)
-    ).all()
+        # A worker may have started the task itself already: it is not ahead of itself.
+        in_progress = in_progress.where(Task.seq != before_seq)
+    processing = session.execute(in_progress).all()
     ahead = sum(d or 0.0 for d in session.scalars(queued))
     ahead += sum((d or 0.0) * (100 - p) / 100 for d, p in processing)
     return ahead

@@ -20,7 +20,8 @@ from loguru import logger
 from pydantic import BaseModel, Field
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from app.auth import Caller
 from app.config import Settings
@@ -143,7 +144,7 @@ class TaskEventHub:
             task = session.get(Task, event.task_id)
             if task is None:  # deleted since: the delete event follows
                 return event
-            return self._positioned(event.model_copy(update=self._row_fields(task)), task)
+            return self._positioned(session, event.model_copy(update=self._row_fields(task)), task)
 
     def snapshot(self, caller: Caller, limit: int) -> list[TaskEvent]:
         """The caller's newest tasks, as a stream's first event."""
@@ -152,20 +153,31 @@ class TaskEventHub:
             query = query.where(Task.api_key_id == caller.key_id)
         with session_scope(self.settings.DATABASE_URL) as session:
             tasks = session.scalars(query).all()
-            return [self._positioned(self._snapshot_event(task), task) for task in tasks]
+            return [self._positioned(session, self._snapshot_event(task), task) for task in tasks]
 
     def _snapshot_event(self, task: Task) -> TaskEvent:
         return TaskEvent(task_id=task.id, op="snapshot", status=task.status,
                          progress=task.progress, **self._row_fields(task))  # fmt: skip
 
-    def _positioned(self, event: TaskEvent, task: Task) -> TaskEvent:
+    def _positioned(self, session: Session, event: TaskEvent, task: Task) -> TaskEvent:
         if event.status != TaskStatus.QUEUED:
             return event
         try:
             own_queue = model_queue(self.redis, self.settings, task.model)
-            return event.model_copy(update={"position": queue_position(own_queue, task.id)})
+            position = queue_position(own_queue, task.id)
         except RedisError:
             return event
+        if position is None:
+            # A new row is announced at its commit, just before its job is enqueued: its place
+            # is behind the queued tasks of its model that came before it.
+            ahead = session.scalar(
+                select(func.count()).select_from(Task).where(
+                    Task.status == TaskStatus.QUEUED, Task.model == task.model,
+                    Task.seq < task.seq,
+                )
+            )  # fmt: skip
+            position = (ahead or 0) + 1
+        return event.model_copy(update={"position": position})
 
     @staticmethod
     def _row_fields(task: Task) -> dict[str, Any]:

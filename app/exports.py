@@ -18,6 +18,10 @@ MEDIA_TYPES: dict[str, str] = {
 
 Segment = Mapping[str, Any]
 Escape = Callable[[str], str]
+Timed = tuple[float, float, str]  # start, end, text of one cue or row
+# What a cue or row that would last no time is given (see `_lasting`): long enough to read a
+# short phrase, and taken at most half from the cue before it.
+MIN_CUE_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -60,10 +64,11 @@ def to_txt(segments: Iterable[Segment]) -> str:
 
 def to_tsv(segments: Iterable[Segment]) -> str:
     """Whisper's TSV: integer milliseconds, tabs in the text turned into spaces."""
+    timed = [(float(s["start"]), float(s["end"]), s["text"].strip().replace("\t", " "))
+             for s in segments]  # fmt: skip
     rows = ["start\tend\ttext\n"]
-    for s in segments:
-        text = s["text"].strip().replace("\t", " ")
-        rows.append(f"{round(1000 * s['start'])}\t{round(1000 * s['end'])}\t{text}\n")
+    for start, end, text in _lasting(timed):
+        rows.append(f"{round(1000 * start)}\t{round(1000 * end)}\t{text}\n")
     return "".join(rows)
 
 
@@ -83,7 +88,7 @@ def to_vtt(segments: Iterable[Segment], options: SubtitleOptions = SubtitleOptio
 
 def timestamp(seconds: float, decimal_marker: str) -> str:
     """HH:MM:SS,mmm (SubRip) or HH:MM:SS.mmm (WebVTT)."""
-    millis = max(0, round(seconds * 1000))
+    millis = _millis(seconds)
     hours, millis = divmod(millis, 3_600_000)
     minutes, millis = divmod(millis, 60_000)
     secs, millis = divmod(millis, 1000)
@@ -169,10 +174,10 @@ def _segment_words(segment: Segment) -> tuple[list[Word], bool]:
 
 def _timed_texts(
     segments: Iterable[Segment], options: SubtitleOptions, escape: Escape = str
-) -> list[tuple[float, float, str]]:
+) -> list[Timed]:
     """(start, end, text) for every cue; with `highlight_words` and Whisper's word times, one
-    entry per word (underlined) and one for each pause between words."""
-    texts: list[tuple[float, float, str]] = []
+    entry per word (underlined) and one for each pause between words. None lasts no time."""
+    texts: list[Timed] = []
     for cue in subtitle_cues(segments, options):
         if not (options.highlight_words and cue.timed_words):
             texts.append((cue.start, cue.end, escape(cue.text)))
@@ -188,7 +193,39 @@ def _timed_texts(
             last_end = word_end
         if cue.end > last_end:
             texts.append((last_end, cue.end, escape(cue.text)))
-    return texts
+    return _lasting(texts)
+
+
+def _lasting(timed: Iterable[Timed]) -> list[Timed]:
+    """The cues or rows, each lasting at least a millisecond as written. Whisper may put a
+    segment (at the very end of the audio) or a word at one instant: such an entry gets
+    MIN_CUE_SECONDS ending there, taken from the gap before it or at most the second half of
+    the entry before it (which then ends sooner); only with no room before it (at the start
+    of the audio) does it reach forward instead, and later entries start after it."""
+    lasting: list[Timed] = []
+    floor = 0.0  # after an entry that reached forward, where the next may start
+    for start, end, text in timed:
+        start = max(start, floor)
+        end = max(end, start)
+        if _millis(end) > _millis(start):
+            lasting.append((start, end, text))
+            continue
+        earliest = max(0.0, start - MIN_CUE_SECONDS)
+        if lasting:
+            before_start, before_end, before_text = lasting[-1]
+            earliest = max(earliest, (before_start + before_end) / 2)
+            if _millis(earliest) < _millis(start) and before_end > earliest:
+                lasting[-1] = (before_start, earliest, before_text)
+        if _millis(earliest) < _millis(start):
+            lasting.append((earliest, start, text))
+        else:
+            floor = start + MIN_CUE_SECONDS
+            lasting.append((start, floor, text))
+    return lasting
+
+
+def _millis(seconds: float) -> int:
+    return max(0, round(seconds * 1000))
 
 
 def _underlined(cue: Cue, index: int, escape: Escape) -> str:

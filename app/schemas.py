@@ -6,7 +6,15 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Form
 from fastapi.exceptions import RequestValidationError
-from pydantic import AfterValidator, BaseModel, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
 
 # Whisper's languages (faster_whisper.tokenizer._LANGUAGE_CODES), copied so the API process
 # need not import faster-whisper; tests/app/test_schemas.py keeps the two lists equal.
@@ -48,8 +56,24 @@ def blank_to_none(value: str | None) -> str | None:
     return value
 
 
+def null_as_none(value: Any) -> Any:
+    """`null` in a nullable form field means absent: multipart has no null, so generated
+    clients and a browser's FormData send None as the text `null`."""
+    return None if isinstance(value, str) and value.strip() == "null" else value
+
+
+# On each nullable form field, after its Form(...) (whose limits then apply to the text, not
+# to None), so that `null` is unset there as the schema says.
+NullAsNone = BeforeValidator(null_as_none)
 Language = Annotated[str | None, AfterValidator(normalize_language)]
-OptionalText = Annotated[str | None, AfterValidator(blank_to_none)]
+# The length limit on the text itself, before blank_to_none: a limit outside the union would
+# be checked on the None a blank value becomes, and raise.
+Hotwords = Annotated[
+    Annotated[str, StringConstraints(max_length=1000)] | None, AfterValidator(blank_to_none)
+]
+InitialPrompt = Annotated[
+    Annotated[str, StringConstraints(max_length=2000)] | None, AfterValidator(blank_to_none)
+]
 
 LANGUAGE_DOC = "Spoken language as an ISO 639-1 code (`en`, `de`, ...); empty or `auto` detects it."
 TASK_DOC = "`translate` produces English text from any language."
@@ -74,10 +98,8 @@ class TaskOptions(BaseModel):
     language: Language = Field(default=None, description=LANGUAGE_DOC)
     task: Literal["transcribe", "translate"] = Field(default="transcribe", description=TASK_DOC)
     word_timestamps: bool = Field(default=False, description=WORD_TIMESTAMPS_DOC)
-    hotwords: OptionalText = Field(default=None, max_length=1000, description=HOTWORDS_DOC)
-    initial_prompt: OptionalText = Field(
-        default=None, max_length=2000, description=INITIAL_PROMPT_DOC
-    )
+    hotwords: Hotwords = Field(default=None, description=HOTWORDS_DOC)
+    initial_prompt: InitialPrompt = Field(default=None, description=INITIAL_PROMPT_DOC)
     vad_filter: bool = Field(default=False, description=VAD_FILTER_DOC)
     beam_size: int | None = Field(default=None, ge=1, le=MAX_BEAM_SIZE, description=BEAM_SIZE_DOC)
     temperature: float | None = Field(default=None, ge=0, le=1, description=TEMPERATURE_DOC)
@@ -101,27 +123,33 @@ class TaskOptions(BaseModel):
 
 
 def task_options_form(
-    language: Annotated[Language, Form(description=LANGUAGE_DOC, examples=["en"])] = None,
+    language: Annotated[
+        Language, Form(description=LANGUAGE_DOC, examples=["en"]), NullAsNone
+    ] = None,
     task: Annotated[Literal["transcribe", "translate"], Form(description=TASK_DOC)] = "transcribe",
     word_timestamps: Annotated[bool, Form(description=WORD_TIMESTAMPS_DOC)] = False,
-    hotwords: Annotated[OptionalText, Form(max_length=1000, description=HOTWORDS_DOC)] = None,
+    hotwords: Annotated[Hotwords, Form(description=HOTWORDS_DOC), NullAsNone] = None,
     initial_prompt: Annotated[
-        OptionalText, Form(max_length=2000, description=INITIAL_PROMPT_DOC)
+        InitialPrompt, Form(description=INITIAL_PROMPT_DOC), NullAsNone
     ] = None,
     vad_filter: Annotated[bool, Form(description=VAD_FILTER_DOC)] = False,
     beam_size: Annotated[
-        int | None, Form(ge=1, le=MAX_BEAM_SIZE, description=BEAM_SIZE_DOC)
+        int | None, Form(ge=1, le=MAX_BEAM_SIZE, description=BEAM_SIZE_DOC), NullAsNone
     ] = None,
-    temperature: Annotated[float | None, Form(ge=0, le=1, description=TEMPERATURE_DOC)] = None,
-    vad_threshold: Annotated[float | None, Form(gt=0, lt=1, description=VAD_THRESHOLD_DOC)] = None,
+    temperature: Annotated[
+        float | None, Form(ge=0, le=1, description=TEMPERATURE_DOC), NullAsNone
+    ] = None,
+    vad_threshold: Annotated[
+        float | None, Form(gt=0, lt=1, description=VAD_THRESHOLD_DOC), NullAsNone
+    ] = None,
     vad_min_speech_ms: Annotated[
-        int | None, Form(ge=0, le=10000, description=VAD_MIN_SPEECH_DOC)
+        int | None, Form(ge=0, le=10000, description=VAD_MIN_SPEECH_DOC), NullAsNone
     ] = None,
     vad_min_silence_ms: Annotated[
-        int | None, Form(ge=0, le=10000, description=VAD_MIN_SILENCE_DOC)
+        int | None, Form(ge=0, le=10000, description=VAD_MIN_SILENCE_DOC), NullAsNone
     ] = None,
     vad_speech_pad_ms: Annotated[
-        int | None, Form(ge=0, le=5000, description=VAD_SPEECH_PAD_DOC)
+        int | None, Form(ge=0, le=5000, description=VAD_SPEECH_PAD_DOC), NullAsNone
     ] = None,
 ) -> TaskOptions:
     """The submit form's option fields, one by one so the OpenAPI page lists each of them."""

@@ -1,6 +1,7 @@
 """Telling a task's client that the task has ended: its signed webhook (jobs/webhooks.py) and
-its Telegram reply (jobs/telegram_replies.py). Each is a job of its own on the maintenance
-queue, so a slow or failing client never holds up transcription."""
+its Telegram reply (jobs/telegram_replies.py). Each is a job of its own on the deliveries
+queue, so a slow or failing client never holds up transcription or recovery; what Redis loses,
+the reconciler re-creates from the row."""
 
 from loguru import logger
 from redis import Redis

@@ -27,7 +27,7 @@ from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import get_compression_ratio
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-from jobs.engine import SAMPLE_RATE, LoadedModel, Transcript, TranscriptionOptions
+from jobs.engine import SAMPLE_RATE, LoadedModel, Transcript, TranscriptionOptions, audible
 
 # Clips longer than this are not batched: they need more than one window anyway.
 MAX_CLIP_SECONDS = 30.0
@@ -165,7 +165,8 @@ def describe_clip(model: LoadedModel, samples: np.ndarray, options: Transcriptio
 
 
 def speech_seconds(samples: np.ndarray) -> float:
-    chunks = get_speech_timestamps(samples, VadOptions())
+    """What Silero VAD calls speech, heard at an audible level as the single-task gate does."""
+    chunks = get_speech_timestamps(audible(samples), VadOptions())
     return sum(chunk["end"] - chunk["start"] for chunk in chunks) / SAMPLE_RATE
 
 

@@ -1,5 +1,6 @@
-"""Between segments (or batched steps) a running transcription checks its time limit, the
-worker's shutdown grace, and whether its task was canceled, and stores progress.
+"""Between segments, silent windows (or batched steps) a running transcription checks its
+time limit, the worker's shutdown grace, and whether its task was canceled, and stores
+progress.
 
 RQ's own timeout is a SIGALRM that fires only when control returns to Python, and RQ's
 stop-job command does nothing for a SimpleWorker, so both are checked here. A task is
@@ -56,8 +57,8 @@ def check_limits(settings: Settings, started: float) -> None:
 
 
 class Checkpoint:
-    """Called after each segment: enforces the time limit, notices cancellation, and stores
-    progress.
+    """Called after each segment, each window the speech gate skips and each piece (so also
+    in long silence): enforces the time limit, notices cancellation, and stores progress.
 
     RQ's own timeout is a SIGALRM that fires only when control returns to Python, and RQ's
     stop-job command does nothing for a SimpleWorker, so both are checked here. A task is

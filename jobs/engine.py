@@ -69,9 +69,40 @@ class TranscriptionOptions:
         return {name: value for name, value in chosen.items() if value is not None} or None
 
 
-def has_speech(samples: np.ndarray) -> bool:
-    """Silero VAD (bundled with faster-whisper) finds any speech at all."""
-    return bool(get_speech_timestamps(samples, VadOptions()))
+# The speech gate looks at a piece this many seconds at a time, and the run's checkpoint runs
+# after every window without speech: a long silent recording yields no segments, and cancel,
+# the time limit and progress must not wait a whole piece (Silero takes ~2.4 s for 600 s).
+GATE_WINDOW_SECONDS = 30
+# Silero VAD misses speech far below a normal level (jfk.flac turned down 60 dB) that Whisper
+# itself transcribes well, so the gate hears each window raised to this peak (-20 dBFS)...
+GATE_PEAK = 0.1
+# ... unless its peak is below this (-70 dBFS, about ten steps of 16-bit audio): digital
+# silence or dither, not a voice (raised to full scale, Silero heard "speech" in such noise).
+GATE_FLOOR = 10 ** (-70 / 20)
+
+
+def audible(samples: np.ndarray) -> np.ndarray:
+    """What the speech gate hears: `samples` raised to GATE_PEAK when quieter, never lowered,
+    never raised from below GATE_FLOOR. A copy; Whisper still gets the original samples."""
+    peak = float(np.abs(samples).max(initial=0.0))
+    if peak < GATE_FLOOR or peak >= GATE_PEAK:
+        return samples
+    return samples * np.float32(GATE_PEAK / peak)
+
+
+def has_speech(
+    samples: np.ndarray, on_silent_window: Callable[[float], None] = lambda seconds: None
+) -> bool:
+    """Silero VAD (bundled with faster-whisper) finds any speech at all, in windows of
+    GATE_WINDOW_SECONDS each raised to an audible level. `on_silent_window(seconds looked
+    at so far)` runs after each window without speech and may raise to stop."""
+    window = GATE_WINDOW_SECONDS * SAMPLE_RATE
+    for start in range(0, len(samples), window):
+        part = samples[start : start + window]
+        if get_speech_timestamps(audible(part), VadOptions()):
+            return True
+        on_silent_window((start + len(part)) / SAMPLE_RATE)
+    return False
 
 
 @dataclass
@@ -157,7 +188,8 @@ def get_model(settings: Settings) -> LoadedModel:
     return _loaded
 
 
-# Called after each segment with (seconds of audio covered, total seconds); may raise to stop.
+# Called with (seconds of audio covered, total seconds) after each segment, each window the
+# speech gate found silent and each piece; may raise to stop.
 SegmentCallback = Callable[[float, float], None]
 
 
@@ -183,7 +215,9 @@ def transcribe(
     with closing(pieces):  # a run that stops early stops the decoding thread at once
         for offset, samples in pieces:
             transcript.duration = round(offset + len(samples) / SAMPLE_RATE, 3)
-            if not options.vad_filter and not has_speech(samples):
+            whole = total or transcript.duration
+            gate_checkpoint = from_offset(on_segment, offset, whole)
+            if not options.vad_filter and not has_speech(samples, gate_checkpoint):
                 continue  # Whisper invents sentences for silence and noise
             # Later pieces keep the first piece's language, and continue from its last words.
             prompt = options.initial_prompt or ("".join(raw_texts)[-PROMPT_CHARS:] or None)
@@ -196,9 +230,17 @@ def transcribe(
                 raw_texts.append(segment.text)  # Whisper's own spacing joins the text
                 row = segment_row(segment, offset, transcript.duration, options.word_timestamps)
                 transcript.segments.append(row)
-                on_segment(row["end"], total or transcript.duration)
+                on_segment(row["end"], whole)
+            on_segment(transcript.duration, whole)  # a piece of noise may have no segments
     transcript.text = "".join(raw_texts).strip()
     return transcript
+
+
+def from_offset(
+    on_segment: SegmentCallback, offset: float, total: float
+) -> Callable[[float], None]:
+    """`on_segment` for seconds counted from the start of the piece at `offset`."""
+    return lambda seconds: on_segment(offset + seconds, total)
 
 
 def start_piece(

@@ -1,14 +1,20 @@
 """The maintenance worker: `python -m jobs.maintenance [--burst]`. Serves the `maintenance`
-queue (the retention sweep, webhook deliveries) and loads no model, so an ordinary forking RQ
-worker is fine, and so is RQ's scheduler beside it (webhook retries use `enqueue_in`)."""
+queue (the retention sweep, the reconciler) and nothing else: deliveries have a queue and
+worker of their own (jobs/deliveries.py), so recovery never waits behind a slow client. Loads
+no model, so an ordinary forking RQ worker is fine, and so is RQ's scheduler beside it."""
 
 import argparse
 import sys
 
 from rq import Queue, Worker
 
+import jobs.reconciler
+import jobs.sweeper
 from app.config import configure_logging, get_settings
 from jobs.queues import MAINTENANCE_QUEUE, connect_redis
+
+# Loaded once here, so each forked job starts with them instead of importing them (seconds).
+JOB_MODULES = (jobs.reconciler, jobs.sweeper)
 
 
 def main(argv: list[str] | None = None) -> int:

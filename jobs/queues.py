@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from redis import Redis
@@ -17,6 +18,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 from rq import Callback, Queue
+from rq.exceptions import DuplicateJobError
 from rq.job import JobStatus
 from rq.results import Result
 
@@ -29,8 +31,15 @@ JOB_TIMEOUT_MARGIN_SECONDS = 60
 # set naming them, so readers need no SCAN over the keyspace.
 WORKER_KEY_PREFIX = "asr:worker:"
 WORKER_NAMES_KEY = "asr:workers"
-# Model-free jobs (sweeps, reconciliation, webhook deliveries), served by jobs/maintenance.py.
+# Model-free recovery jobs (the sweep, the reconciler), served by jobs/maintenance.py.
 MAINTENANCE_QUEUE = "maintenance"
+# What tasks owe their clients (webhooks, Telegram replies), served by jobs/deliveries.py: a
+# slow client never holds up recovery on the maintenance queue.
+DELIVERY_QUEUE = "deliveries"
+# A delivery job in one of these will still run: another one for the same attempt would double it.
+PENDING_STATUSES = frozenset(
+    {JobStatus.QUEUED, JobStatus.SCHEDULED, JobStatus.STARTED, JobStatus.DEFERRED}
+)
 
 
 def connect_redis(redis_url: str, retries: int = 8, socket_timeout: float | None = None) -> Redis:
@@ -104,6 +113,47 @@ def previous_run_active(queue: Queue, task_id: uuid.UUID) -> bool:
     re-enqueueing under the same job id then would let RQ overwrite the new job."""
     job = queue.fetch_job(str(task_id))
     return job is not None and job.get_status(refresh=True) == JobStatus.STARTED
+
+
+def delivery_job_id(kind: str, task_id: uuid.UUID, attempt: int) -> str:
+    """One id per task and attempt, so the reconciler can tell whether an attempt is owed."""
+    return f"{kind}-{task_id}-{attempt}"
+
+
+def next_attempt_missing(redis: Redis, kind: str, task_id: uuid.UUID, attempts: int) -> bool:
+    """No job for attempt `attempts + 1` of a delivery is queued, scheduled or running, nor
+    one for attempt `attempts` (which may be about to schedule the next)."""
+    queue = Queue(DELIVERY_QUEUE, connection=redis)
+    ids = [delivery_job_id(kind, task_id, n) for n in (attempts, attempts + 1) if n > 0]
+    return not any(
+        job is not None and job.get_status(refresh=False) in PENDING_STATUSES
+        for job in map(queue.fetch_job, ids)
+    )
+
+
+def enqueue_delivery_job(
+    redis: Redis, function: str, job_id: str, args: tuple[Any, ...], delay: int,
+    **options: Any,
+) -> bool:  # fmt: skip
+    """Queue (or schedule in `delay` s) one delivery attempt under its own id; False when a
+    job with that id is still pending, which then makes the attempt."""
+    queue = Queue(DELIVERY_QUEUE, connection=redis)
+    old = queue.fetch_job(job_id)
+    if old is not None:
+        if old.get_status(refresh=False) in PENDING_STATUSES:
+            return False
+        Result.delete_all(old)  # an earlier run's attempt (a retried task), or one that crashed
+        old.delete()
+    status = JobStatus.SCHEDULED if delay > 0 else JobStatus.QUEUED
+    job = queue.create_job(function, args=args, job_id=job_id, status=status, **options)
+    try:  # unique: checked and written in one Lua script, so two callers cannot both enqueue
+        if delay > 0:
+            queue.schedule_job(job, datetime.now(UTC) + timedelta(seconds=delay), unique=True)
+        else:
+            queue.enqueue_job(job, unique=True)
+    except DuplicateJobError:
+        return False
+    return True
 
 
 def remove_job(queue: Queue, task_id: uuid.UUID, only_if_waiting: bool = False) -> bool:

@@ -5,6 +5,8 @@
 - A task `processing` whose worker's heartbeat has expired (SIGKILL, OOM, a lost host) is
   queued again, up to MAX_ATTEMPTS runs; then it fails with "worker died N times while
   processing".
+- An ended task that still owes its client a webhook or a Telegram reply (not delivered, not
+  given up) and has no delivery job queued, scheduled or running gets its next attempt queued.
 
 Runs at every worker start and every RECONCILE_INTERVAL_SECONDS from the scheduler. RQ alone
 would notice an abandoned SimpleWorker job only after job_timeout + 60 s.
@@ -20,6 +22,7 @@ from rq import Queue
 from sqlalchemy import select
 
 from app.config import Settings, get_settings
+from jobs import telegram_replies, webhooks
 from jobs.announce import announce_end_from
 from jobs.history import append_history
 from jobs.queues import (
@@ -43,6 +46,8 @@ class ReconcileReport:
     requeued: list[uuid.UUID] = field(default_factory=list)
     recovered: list[uuid.UUID] = field(default_factory=list)
     failed: list[uuid.UUID] = field(default_factory=list)
+    # Ended tasks whose webhook or Telegram reply was owed without a job.
+    redelivered: list[uuid.UUID] = field(default_factory=list)
     skipped: bool = False
 
     def summary(self) -> str:
@@ -50,7 +55,8 @@ class ReconcileReport:
             return "reconcile skipped: another one is running"
         return (f"reconcile: {len(self.requeued)} queued tasks enqueued again, "
                 f"{len(self.recovered)} tasks of dead workers queued again, "
-                f"{len(self.failed)} failed after too many attempts")  # fmt: skip
+                f"{len(self.failed)} failed after too many attempts, "
+                f"{len(self.redelivered)} deliveries queued again")  # fmt: skip
 
 
 def reconcile(settings: Settings | None = None, redis: Redis | None = None) -> ReconcileReport:
@@ -79,7 +85,9 @@ def reconcile(settings: Settings | None = None, redis: Redis | None = None) -> R
                     enqueue_transcription(queue, task_id, settings, replace=True)
                     report.requeued.append(task_id)
                     logger.warning("task {}: queued without a job; enqueued again", task_id)
-    if report.requeued or report.recovered or report.failed or report.skipped:
+            report.redelivered += webhooks.requeue_owed(settings, redis, cutoff)
+            report.redelivered += telegram_replies.requeue_owed(settings, redis, cutoff)
+    if report.requeued or report.recovered or report.failed or report.redelivered or report.skipped:
         logger.info(report.summary())
     return report
 

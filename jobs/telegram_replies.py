@@ -1,29 +1,39 @@
 """The Telegram bot's answer when a task from a chat ends: the "Transcribing…" message is
 edited into the transcript (continued in further messages past Telegram's 4,096-character
-limit), or into the reason it failed. A job on the model-free `maintenance` queue, retried
-with the webhook delays when Telegram cannot be reached or asks to slow down.
+limit), or into the reason it failed. A job on the `deliveries` queue, retried with the
+webhook delays when Telegram cannot be reached or asks to slow down.
 
 Where a task came from lives in its client metadata under "telegram" (written by the API's
-adapter, app/telegram.py), so a retried task answers in the same chat.
+adapter, app/telegram.py), so a retried task answers in the same chat. How far the reply got
+lives on the row (telegram_reply_*): each attempt is a job with an id of its own
+(`telegram-reply-<task>-<n>`), so the reconciler re-creates one that Redis lost, and a
+re-created reply continues after the messages already sent.
 """
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from loguru import logger
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Queue
+from sqlalchemy import select
 
-from app.config import get_settings
-from jobs.queues import MAINTENANCE_QUEUE, connect_redis
+from app.config import Settings, get_settings
+from jobs.queues import (
+    connect_redis,
+    delivery_job_id,
+    enqueue_delivery_job,
+    next_attempt_missing,
+)
 from jobs.telegram_api import BotApi, TelegramError, split_message
 from models import Task, TaskStatus
 from models.db import session_scope
+from models.task import FINAL_STATUSES
 
 REPLY_JOB = "jobs.telegram_replies.send_outcome"
+JOB_KIND = "telegram-reply"
 METADATA_KEY = "telegram"
 NO_SPEECH = "No speech was heard in this recording."
 CANCELED = "Transcription canceled."
@@ -63,44 +73,84 @@ def outcome_messages(task: Task) -> list[str]:
     return [CANCELED]
 
 
-def enqueue_reply(redis: Redis, task_id: uuid.UUID, attempt: int = 1, sent: int = 0,
-                  delay: int = 0) -> None:  # fmt: skip
-    """Queue the reply (or its next attempt); best effort, a failure is logged."""
-    queue = Queue(MAINTENANCE_QUEUE, connection=redis)
+def enqueue_reply(redis: Redis, task_id: uuid.UUID, attempt: int = 1, delay: int = 0) -> bool:
+    """Queue the reply (or its next attempt); best effort, a failure is logged and the
+    reconciler tries again. False when it was not queued."""
     options: dict[str, Any] = {
-        "job_timeout": 300, "result_ttl": 600, "failure_ttl": 7 * 24 * 3600,
+        "timeout": 300, "result_ttl": 600, "failure_ttl": 7 * 24 * 3600,
         "description": f"telegram reply for task {task_id} #{attempt}",
     }  # fmt: skip
+    job_id = delivery_job_id(JOB_KIND, task_id, attempt)
     try:
-        if delay > 0:
-            queue.enqueue_in(timedelta(seconds=delay), REPLY_JOB, str(task_id), attempt, sent,
-                             **options)  # fmt: skip
-        else:
-            queue.enqueue(REPLY_JOB, str(task_id), attempt, sent, **options)
+        return enqueue_delivery_job(redis, REPLY_JOB, job_id, (str(task_id), attempt), delay,
+                                    **options)  # fmt: skip
     except RedisError as exc:
         logger.error("task {}: telegram reply {} not queued: {}", task_id, attempt, exc)
+        return False
 
 
-def send_outcome(task_id: str, attempt: int = 1, sent: int = 0) -> None:
-    """Send the messages from number `sent` on; on a Telegram error, schedule the rest."""
+def requeue_owed(settings: Settings, redis: Redis, ended_before: datetime) -> list[uuid.UUID]:
+    """Queue again the next attempt of every reply owed (its task ended before
+    `ended_before`, the reply neither sent nor given up) that has no job pending; the tasks."""
+    if settings.TELEGRAM_BOT_TOKEN is None:
+        return []  # nothing could send them; they stay owed until a token is set
+    with session_scope(settings.DATABASE_URL) as session:
+        owed = session.execute(
+            select(Task.id, Task.telegram_reply_attempts).where(
+                Task.status.in_(FINAL_STATUSES), Task.client_metadata.has_key(METADATA_KEY),
+                Task.telegram_reply_ended_at.is_(None), Task.finished_at < ended_before,
+            ).order_by(Task.finished_at)
+        ).all()  # fmt: skip
+    requeued = []
+    for task_id, attempts in owed:
+        missing = next_attempt_missing(redis, JOB_KIND, task_id, attempts)
+        if missing and enqueue_reply(redis, task_id, attempts + 1):
+            logger.warning("task {}: telegram reply attempt {} had no job; queued again",
+                           task_id, attempts + 1)  # fmt: skip
+            requeued.append(task_id)
+    return requeued
+
+
+def send_outcome(task_id: str, attempt: int = 1) -> None:
+    """Send the messages not yet in the chat; on a Telegram error, schedule the rest."""
     settings = get_settings()
     if settings.TELEGRAM_BOT_TOKEN is None:
         logger.error("task {}: telegram reply dropped: TELEGRAM_BOT_TOKEN is not set", task_id)
         return
     with session_scope(settings.DATABASE_URL) as session:
-        task = session.get(Task, uuid.UUID(task_id))
-        origin = TelegramOrigin.of(task) if task is not None else None
-        if task is None or origin is None:
+        task = session.get(Task, uuid.UUID(task_id), with_for_update=True)
+        if task is None or task.telegram_reply_attempts != attempt - 1:
+            return  # gone, or an attempt already made (or an earlier run's)
+        origin = TelegramOrigin.of(task)
+        if origin is None:  # a client's own "telegram" metadata: no chat to answer
+            task.telegram_reply_ended_at = datetime.now(UTC)
             return
-        messages = outcome_messages(task)
+        messages, sent = outcome_messages(task), task.telegram_reply_sent
     with BotApi(settings) as bot:
         for index in range(sent, len(messages)):
             try:
                 deliver_one(bot, origin, index, messages[index])
             except TelegramError as exc:
-                retry_later(task_id, attempt, index, exc)
+                retry_later(task_id, attempt, exc)
                 return
+            record_reply(settings, task_id, sent=index + 1)
+    record_reply(settings, task_id, attempts=attempt, ended=True)
     logger.info("task {}: telegram reply sent ({} message(s))", task_id, len(messages))
+
+
+def record_reply(settings: Settings, task_id: str, sent: int | None = None,
+                 attempts: int | None = None, ended: bool = False) -> None:  # fmt: skip
+    """Write how far the reply got on the row."""
+    with session_scope(settings.DATABASE_URL) as session:
+        task = session.get(Task, uuid.UUID(task_id), with_for_update=True)
+        if task is None:
+            return
+        if sent is not None:
+            task.telegram_reply_sent = sent
+        if attempts is not None:
+            task.telegram_reply_attempts = attempts
+        if ended:
+            task.telegram_reply_ended_at = datetime.now(UTC)
 
 
 def deliver_one(bot: BotApi, origin: TelegramOrigin, index: int, text: str) -> None:
@@ -115,10 +165,12 @@ def deliver_one(bot: BotApi, origin: TelegramOrigin, index: int, text: str) -> N
     bot.send_message(origin.chat_id, text, reply_to=origin.message_id)
 
 
-def retry_later(task_id: str, attempt: int, sent: int, exc: TelegramError) -> None:
+def retry_later(task_id: str, attempt: int, exc: TelegramError) -> None:
     settings = get_settings()
     delays = settings.webhook_retry_delays
-    if exc.permanent or attempt > len(delays):
+    give_up = exc.permanent or attempt > len(delays)
+    record_reply(settings, task_id, attempts=attempt, ended=give_up)
+    if give_up:
         why = "asking again cannot help" if exc.permanent else f"{attempt} attempts"
         logger.error("task {}: telegram reply given up ({}): {}", task_id, why, exc)
         return
@@ -126,4 +178,4 @@ def retry_later(task_id: str, attempt: int, sent: int, exc: TelegramError) -> No
     logger.warning("task {}: telegram reply attempt {}: {}; retry in {} s",
                    task_id, attempt, exc, delay)  # fmt: skip
     with connect_redis(settings.REDIS_URL, retries=2) as redis:
-        enqueue_reply(redis, uuid.UUID(task_id), attempt + 1, sent, delay)
+        enqueue_reply(redis, uuid.UUID(task_id), attempt + 1, delay)

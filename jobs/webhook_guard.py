@@ -1,5 +1,8 @@
 """Which callback URLs a webhook may go to: pure checks, run at submit and again before each
-delivery (a host's DNS answer may change in between). Imported by the API and the worker."""
+delivery (a host's DNS answer may change in between). Imported by the API and the worker.
+
+A delivery connects to an address `checked_addresses` returned, never to the name: a second
+lookup at connect time could answer differently (DNS rebinding) and reach an internal host."""
 
 import ipaddress
 import socket
@@ -41,6 +44,26 @@ def forbidden_kind(address: IPAddress) -> str | None:
 def check_callback_url(url: str, allow_private: bool, resolve: Resolver = resolve_host) -> None:
     """Raise UnsafeCallback unless `url` is http(s) and its host resolves only to public
     addresses (any address, with `allow_private`)."""
+    host = _callback_host(url)
+    if not allow_private:
+        _check_addresses(host, _addresses(host, resolve))
+
+
+def checked_addresses(
+    url: str, allow_private: bool, resolve: Resolver = resolve_host
+) -> list[IPAddress]:
+    """The addresses a delivery to `url` may connect to: its host resolved once, every answer
+    checked as `check_callback_url` does. Raises UnsafeCallback."""
+    host = _callback_host(url)
+    addresses = _addresses(host, resolve)
+    if not allow_private:
+        _check_addresses(host, addresses)
+    if not addresses:
+        raise UnsafeCallback(f"callback_url host {host!r} does not resolve")
+    return addresses
+
+
+def _callback_host(url: str) -> str:
     if len(url) > MAX_CALLBACK_URL_LENGTH:
         raise UnsafeCallback(f"callback_url must be at most {MAX_CALLBACK_URL_LENGTH} characters")
     try:
@@ -50,16 +73,21 @@ def check_callback_url(url: str, allow_private: bool, resolve: Resolver = resolv
         raise UnsafeCallback(f"callback_url is not a valid URL: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise UnsafeCallback("callback_url must be an http:// or https:// URL with a host")
-    if allow_private:
-        return
-    host = parts.hostname
+    return parts.hostname
+
+
+def _addresses(host: str, resolve: Resolver) -> list[IPAddress]:
     try:
-        addresses = [ipaddress.ip_address(host)]
+        return [ipaddress.ip_address(host)]
     except ValueError:
-        try:
-            addresses = [ipaddress.ip_address(a.split("%")[0]) for a in resolve(host)]
-        except (OSError, UnicodeError) as exc:
-            raise UnsafeCallback(f"callback_url host {host!r} does not resolve: {exc}") from None
+        pass
+    try:
+        return [ipaddress.ip_address(a.split("%")[0]) for a in resolve(host)]
+    except (OSError, UnicodeError) as exc:
+        raise UnsafeCallback(f"callback_url host {host!r} does not resolve: {exc}") from None
+
+
+def _check_addresses(host: str, addresses: list[IPAddress]) -> None:
     for address in addresses:
         kind = forbidden_kind(address)
         if kind is not None:

@@ -1,8 +1,10 @@
-"""Webhook delivery: when a task ends, a job on the model-free `maintenance` queue POSTs its
-outcome, signed, to the task's callback_url, and retries with growing delays.
+"""Webhook delivery: when a task ends, a job on the `deliveries` queue POSTs its outcome,
+signed, to the task's callback_url, and retries with growing delays.
 
-The retries are scheduled with `enqueue_in`, which needs RQ's scheduler: the maintenance
-worker runs with one (jobs/maintenance.py).
+Each attempt is a job with an id of its own (`webhook-<task>-<n>`): the row's
+webhook_attempts says which attempt is owed, so the reconciler re-creates one that Redis lost
+and no attempt runs twice. Retries are scheduled with RQ's scheduler, which the delivery
+worker runs (jobs/deliveries.py).
 """
 
 import hashlib
@@ -10,22 +12,29 @@ import hmac
 import json
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from loguru import logger
 from redis import Redis
 from redis.exceptions import RedisError
-from rq import Queue
+from sqlalchemy import select
 
 from app.config import Settings, get_settings
-from jobs.queues import MAINTENANCE_QUEUE, connect_redis
-from jobs.webhook_guard import UnsafeCallback, check_callback_url
+from jobs.queues import (
+    connect_redis,
+    delivery_job_id,
+    enqueue_delivery_job,
+    next_attempt_missing,
+)
+from jobs.webhook_guard import UnsafeCallback, checked_addresses
 from models import Task
 from models.db import session_scope
+from models.task import FINAL_STATUSES
 
 DELIVER_JOB = "jobs.webhooks.deliver_webhook"
+JOB_KIND = "webhook"
 ATTEMPT_TIMEOUT_SECONDS = 10
 TIMESTAMP_HEADER = "X-ASR-Timestamp"
 SIGNATURE_HEADER = "X-ASR-Signature"
@@ -39,21 +48,42 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-def enqueue_delivery(redis: Redis, task_id: uuid.UUID, attempt: int = 1, delay: int = 0) -> None:
-    """Queue a delivery attempt; best effort, a failure is logged (the task has ended)."""
-    queue = Queue(MAINTENANCE_QUEUE, connection=redis)
+def enqueue_delivery(redis: Redis, task_id: uuid.UUID, attempt: int = 1, delay: int = 0) -> bool:
+    """Queue a delivery attempt; best effort, a failure is logged (the task has ended) and
+    the reconciler tries again. False when it was not queued."""
     options: dict[str, Any] = {
-        "job_timeout": ATTEMPT_TIMEOUT_SECONDS * 3, "result_ttl": 600,
+        "timeout": ATTEMPT_TIMEOUT_SECONDS * 3, "result_ttl": 600,
         "failure_ttl": 7 * 24 * 3600, "description": f"webhook for task {task_id} #{attempt}",
     }  # fmt: skip
+    job_id = delivery_job_id(JOB_KIND, task_id, attempt)
     try:
-        if delay > 0:
-            queue.enqueue_in(timedelta(seconds=delay), DELIVER_JOB, str(task_id), attempt,
-                             **options)  # fmt: skip
-        else:
-            queue.enqueue(DELIVER_JOB, str(task_id), attempt, **options)
+        return enqueue_delivery_job(redis, DELIVER_JOB, job_id, (str(task_id), attempt), delay,
+                                    **options)  # fmt: skip
     except RedisError as exc:
         logger.error("task {}: webhook attempt {} not queued: {}", task_id, attempt, exc)
+        return False
+
+
+def requeue_owed(settings: Settings, redis: Redis, ended_before: datetime) -> list[uuid.UUID]:
+    """Queue again the next attempt of every webhook owed (its task ended before
+    `ended_before`, not delivered, attempts left) that has no job pending; the tasks."""
+    limit = len(settings.webhook_retry_delays) + 1
+    with session_scope(settings.DATABASE_URL) as session:
+        owed = session.execute(
+            select(Task.id, Task.webhook_attempts).where(
+                Task.status.in_(FINAL_STATUSES), Task.callback_url.is_not(None),
+                Task.webhook_delivered_at.is_(None), Task.webhook_attempts < limit,
+                Task.finished_at < ended_before,
+            ).order_by(Task.finished_at)
+        ).all()  # fmt: skip
+    requeued = []
+    for task_id, attempts in owed:
+        missing = next_attempt_missing(redis, JOB_KIND, task_id, attempts)
+        if missing and enqueue_delivery(redis, task_id, attempts + 1):
+            logger.warning("task {}: webhook attempt {} had no job; queued again",
+                           task_id, attempts + 1)  # fmt: skip
+            requeued.append(task_id)
+    return requeued
 
 
 def webhook_body(task: Task, settings: Settings) -> dict[str, Any]:
@@ -80,6 +110,8 @@ def deliver_webhook(task_id: str, attempt: int = 1) -> None:
         task = session.get(Task, uuid.UUID(task_id))
         if task is None or task.callback_url is None or task.webhook_delivered_at is not None:
             return
+        if task.webhook_attempts != attempt - 1:
+            return  # an attempt already made, or one of an earlier run (a retried task)
         url = task.callback_url
         secret = task.callback_secret or (
             settings.WEBHOOK_SECRET.get_secret_value() if settings.WEBHOOK_SECRET else ""
@@ -111,7 +143,7 @@ def post_signed(url: str, secret: str, body: bytes, settings: Settings) -> tuple
     if not secret:
         return False, "error: no secret (the task has none and WEBHOOK_SECRET is unset)"
     try:
-        check_callback_url(url, settings.WEBHOOK_ALLOW_PRIVATE)
+        addresses = checked_addresses(url, settings.WEBHOOK_ALLOW_PRIVATE)
     except UnsafeCallback as exc:
         return False, f"refused: {exc}"
     timestamp = int(time.time())
@@ -121,10 +153,28 @@ def post_signed(url: str, secret: str, body: bytes, settings: Settings) -> tuple
         TIMESTAMP_HEADER: str(timestamp),
         SIGNATURE_HEADER: sign(secret, timestamp, body),
     }
-    try:
-        # No redirects: the guard checked this URL, not wherever a redirect would lead.
-        response = httpx.post(url, content=body, headers=headers,
-                              timeout=ATTEMPT_TIMEOUT_SECONDS, follow_redirects=False)  # fmt: skip
-    except httpx.HTTPError as exc:
-        return False, f"error: {type(exc).__name__}: {exc}"
-    return response.is_success, str(response.status_code)
+    outcome = ""
+    for address in addresses:  # in the resolver's order, as a client resolving itself would
+        try:
+            response = post_to(url, str(address), body, headers)
+        except httpx.HTTPError as exc:
+            outcome = f"error: {type(exc).__name__}: {exc}"
+            if isinstance(exc, httpx.ConnectError):
+                continue
+            return False, outcome
+        return response.is_success, str(response.status_code)
+    return False, outcome
+
+
+def post_to(url: str, address: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
+    """POST to `url` over a connection to `address` (a checked one), with the URL's Host
+    header and TLS server name, so that nothing looks the name up a second time."""
+    target = httpx.URL(url)
+    # No redirects: the guard checked this URL, not wherever a redirect would lead.
+    with httpx.Client(timeout=ATTEMPT_TIMEOUT_SECONDS, follow_redirects=False) as client:
+        return client.post(
+            target.copy_with(host=address),
+            content=body,
+            headers={**headers, "Host": target.netloc.decode("ascii")},
+            extensions={"sni_hostname": target.raw_host.decode("ascii")},
+        )

@@ -130,6 +130,12 @@ class Task(Base):
     webhook_last_status: Mapped[str | None] = mapped_column(String(255))
     webhook_delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
+    # Telegram reply (tasks whose metadata names a chat): attempts made, messages of the reply
+    # already in the chat, and when it was sent in full or given up (null: still owed).
+    telegram_reply_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    telegram_reply_sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    telegram_reply_ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
     # Bookkeeping.
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     progress: Mapped[float] = mapped_column(Float, default=0)  # percent, tenths

@@ -35,7 +35,7 @@ from models.api_key import create_key  # noqa: E402
 from models.db import session_scope  # noqa: E402
 from scripts.embedded import EmbeddedPostgres, EmbeddedRedis  # noqa: E402
 
-PROCESSES = ("web", "worker", "maintenance", "cron", "dashboard")
+PROCESSES = ("web", "worker", "maintenance", "deliveries", "cron", "dashboard")
 READY_TIMEOUT_SECONDS = 180
 
 

@@ -12,7 +12,6 @@ must be empty).
 import os
 import subprocess
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from alembic.config import Config
@@ -24,18 +23,20 @@ from alembic import command
 from app.config import Settings, get_settings
 from app.main import create_app
 from jobs.queues import live_workers
+from jobs.worker import TranscriptionWorker
 from models.db import get_engine
-from tests.utils.databases import create_database, drop_database
+from tests.utils.databases import create_database, drop_database, drop_databases_of_dead_runs
 from tests.utils.paths import ROOT
 from tests.utils.processes import run_worker_process, start_worker, stop, uvicorn_server
 from tests.utils.redis_db import claim_empty_db, clear_db, release_db
 from tests.utils.waiting import wait_for
-from tests.utils.workers import run_worker_in_process
+from tests.utils.workers import run_worker_in_process, worker_thread
 
 
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
     """Test settings, exported to the environment so worker subprocesses share them."""
+    drop_databases_of_dead_runs()
     database_url = create_database()
     redis_url = claim_empty_db()
     env = {
@@ -116,8 +117,17 @@ def run_worker_subprocess(settings: Settings) -> Callable[..., subprocess.Comple
 
 
 @pytest.fixture
-def live_worker(settings: Settings, redis: Redis) -> Iterator[subprocess.Popen[str]]:
-    """A long-running worker process, ready (model loaded, heartbeat written) on yield."""
+def live_worker(settings: Settings, redis: Redis) -> Iterator[TranscriptionWorker]:
+    """A long-running TranscriptionWorker, ready (heartbeat written) on yield: in a thread of
+    this process, with the session's model, wherever signals and processes are not the point."""
+    with worker_thread(redis) as worker:
+        yield worker
+
+
+@pytest.fixture
+def worker_process(settings: Settings, redis: Redis) -> Iterator[subprocess.Popen[str]]:
+    """A long-running worker process, ready (model loaded, heartbeat written) on yield:
+    for tests that signal, stop or kill it."""
     process = start_worker()
     try:
         wait_for(lambda: live_workers(redis), timeout=60, message="worker heartbeat")
@@ -126,8 +136,9 @@ def live_worker(settings: Settings, redis: Redis) -> Iterator[subprocess.Popen[s
         stop(process)
 
 
-@pytest.fixture
-def api_server(settings: Settings, tmp_path: Path) -> Iterator[str]:
-    """The API under uvicorn with API keys on."""
-    with uvicorn_server(tmp_path / "web.log", AUTH_ENABLED="true") as url:
+@pytest.fixture(scope="module")
+def api_server(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The API under uvicorn with API keys on, one per test module (it keeps no state of its
+    own between requests: rows and keys are cleared around each test as usual)."""
+    with uvicorn_server(tmp_path_factory.mktemp("web") / "web.log", AUTH_ENABLED="true") as url:
         yield url

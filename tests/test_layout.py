@@ -24,7 +24,15 @@ def test_the_api_does_not_load_faster_whisper():
 
 @pytest.mark.parametrize(
     "module",
-    ["jobs.worker", "jobs.transcribe", "jobs.maintenance", "jobs.cron", "storage", "models"],
+    [
+        "jobs.worker",
+        "jobs.transcribe",
+        "jobs.maintenance",
+        "jobs.deliveries",
+        "jobs.cron",
+        "storage",
+        "models",
+    ],
 )
 def test_worker_side_does_not_load_the_web_stack(module: str):
     loaded = modules_loaded_by(f"import {module}")

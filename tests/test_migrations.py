@@ -60,3 +60,31 @@ def test_the_latest_migration_goes_down_and_up_again_keeping_rows(settings, monk
         finally:
             engine.dispose()
             get_engine(url).dispose()  # make_task's
+
+
+def test_telegram_tasks_that_ended_before_reply_state_count_as_answered(settings, monkeypatch):
+    """Nothing recorded whether their replies went out: the reconciler must not send them."""
+    with fresh_database("_replies") as url:
+        monkeypatch.setenv("DATABASE_URL", url)  # alembic/env.py reads the settings
+        get_settings.cache_clear()
+        config = alembic_config(url)
+        command.upgrade(config, "0009")
+        engine = create_engine(url)
+        insert = text(
+            "INSERT INTO task (id, status, filename, content_type, size_bytes, sha256, model,"
+            " task, word_timestamps, vad_filter, beam_size, attempts, progress, client_metadata,"
+            " finished_at) VALUES (gen_random_uuid(), :status, 'a.oga', 'audio/ogg', 1, '0',"
+            " 'tiny.en', 'transcribe', false, false, 5, 1, 0, :metadata, now())"
+        )
+        try:
+            with engine.begin() as conn:
+                for status in ("done", "queued"):
+                    conn.execute(insert, {"status": status, "metadata": '{"telegram": {}}'})
+            command.upgrade(config, "head")
+            with engine.connect() as conn:
+                rows = conn.execute(
+                    text("SELECT status, telegram_reply_ended_at IS NOT NULL FROM task")
+                ).all()
+        finally:
+            engine.dispose()
+    assert sorted(rows) == [("done", True), ("queued", False)]

@@ -28,7 +28,9 @@ def procfile() -> dict[str, str]:
 
 
 def test_procfile_declares_release_web_and_worker():
-    assert procfile().keys() == {"release", "web", "worker", "maintenance", "cron", "dashboard"}
+    assert procfile().keys() == {
+        "release", "web", "worker", "maintenance", "deliveries", "cron", "dashboard",
+    }  # fmt: skip
     assert procfile()["worker"] == "python -m jobs.worker"
 
 

@@ -60,8 +60,11 @@ def retry_task(
     task.error = None
     task.progress = 0
     task.started_at = task.finished_at = None
-    # The new run ends anew: its webhook is a new delivery with attempts of its own.
+    # The new run ends anew: its webhook and its Telegram reply are new deliveries with
+    # attempts of their own.
     task.webhook_attempts, task.webhook_last_status, task.webhook_delivered_at = 0, None, None
+    task.telegram_reply_attempts, task.telegram_reply_sent = 0, 0
+    task.telegram_reply_ended_at = None
     dispatch(session, queue, task, settings, replace=True)
     logger.info("task {}: queued again after {} attempt(s)", task_id, task.attempts)
     return queued_response(request, session, queue, redis, task)

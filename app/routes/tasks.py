@@ -25,7 +25,14 @@ from app.limits import enforce_key_limits
 from app.model_choice import MODEL_DOC, check_model_supports, choose_model
 from app.reuse import REPLAY_HEADER, find_by_idempotency_key
 from app.routes.exports import EXPORT_RESPONSES, ResultQuery, export_response
-from app.schemas import TaskExisting, TaskOptions, TaskPublic, TaskQueued, task_options_form
+from app.schemas import (
+    NullAsNone,
+    TaskExisting,
+    TaskOptions,
+    TaskPublic,
+    TaskQueued,
+    task_options_form,
+)
 from app.submission import queue_recording
 from app.views import existing_response, get_task_or_404, queued_response, task_public
 from jobs.queues import live_workers, model_queue, queue_position
@@ -69,7 +76,9 @@ def submit_task(
     request: Request,
     audio: Annotated[UploadFile, File(description="The recording: audio or video file.")],
     options: Annotated[TaskOptions, Depends(task_options_form)],
-    model_name: Annotated[str | None, Form(alias="model", description=MODEL_DOC)] = None,
+    model_name: Annotated[
+        str | None, Form(alias="model", description=MODEL_DOC), NullAsNone
+    ] = None,
     *,
     session: SessionDep,
     queue: QueueDep,

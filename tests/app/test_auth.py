@@ -149,9 +149,16 @@ def test_a_path_traversal_name_is_stored_safely(secured, settings):
 def test_rq_dashboard_needs_an_admin_key(secured, settings):
     reader = new_key(settings, "reader", [Scope.READ])
     admin = new_key(settings, "ops", list(Scope))
-    assert secured.get("/rq/").status_code == 401
-    assert secured.get("/rq/", headers=bearer(reader)).status_code == 401
-    assert secured.get("/rq/", headers=basic("anyone", reader)).status_code == 401
+    missing = secured.get("/rq/")
+    assert missing.status_code == 401 and missing.headers["www-authenticate"].startswith("Basic")
+    assert "admin API key" in missing.json()["detail"]
+    assert secured.get("/rq/", headers=bearer("asr_not-a-real-key")).status_code == 401
+    # A valid key without the scope: authenticated, but forbidden, as on every other route.
+    for headers in (bearer(reader), {"X-API-Key": reader}, basic("anyone", reader)):
+        denied = secured.get("/rq/", headers=headers)
+        assert denied.status_code == 403, headers
+        assert denied.json() == {"error": "forbidden",
+                                 "detail": "this API key lacks the `admin` scope"}  # fmt: skip
     assert secured.get("/rq/", headers=bearer(admin)).status_code == 200
     assert secured.get("/rq/", headers=basic("ops", admin)).status_code == 200
 

@@ -6,7 +6,7 @@ from pydantic import SecretStr
 
 from app.config import Settings
 from app.main import create_app
-from tests.utils.api import basic, submit
+from tests.utils.api import basic, bearer, submit
 from tests.utils.audio import audio_file
 
 
@@ -72,3 +72,23 @@ def test_the_dashboards_mutating_routes_refuse_without_credentials(dashboard_cli
                                     headers=basic("ops", "s3cret"))  # fmt: skip
     assert emptied.status_code == 200
     assert queue.job_ids == []
+
+
+@pytest.mark.parametrize(
+    ("down", "headers", "dependency"),
+    [
+        # An API key is looked up in Postgres; the queues are read from Redis.
+        ({"DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:1/asr"},
+         bearer("asr_some-key"), "database"),
+        ({"REDIS_URL": "redis://127.0.0.1:1/0"}, basic("ops", "s3cret"), "redis"),
+    ],
+)  # fmt: skip
+def test_dashboard_while_a_dependency_is_down_is_503_naming_it(settings, down, headers, dependency):
+    dashboard = {"RQ_DASHBOARD_USERNAME": "ops", "RQ_DASHBOARD_PASSWORD": SecretStr("s3cret")}
+    broken = settings.model_copy(update={"AUTH_ENABLED": True, **dashboard, **down})
+    with TestClient(create_app(broken)) as client:
+        response = client.get("/rq/0/data/queues.json", headers=headers)
+    assert response.status_code == 503, response.text[:300]
+    assert response.json() == {"error": "service unavailable",
+                               "detail": f"the {dependency} is unavailable; retry shortly",
+                               "dependency": dependency}  # fmt: skip

@@ -43,3 +43,14 @@ def test_estimate_uses_a_default_rtf_before_any_task_finished(settings):
         add_task(session, 2, "queued", 10)
         session.flush()
         assert estimated_wait(session, 1, before_seq=2) == pytest.approx(50 * DEFAULT_RTF)
+
+
+def test_a_task_a_worker_already_started_is_not_ahead_of_itself(settings):
+    """The submit answer's estimate is computed after the enqueue; a worker may have taken
+    the task by then (it was ahead of itself: 11 s x the default real-time factor)."""
+    with session_scope(settings.DATABASE_URL) as session:
+        add_task(session, 1, "processing", 60, progress=50)
+        add_task(session, 2, "processing", 11, progress=0)  # the new task, already started
+        session.flush()
+        assert audio_seconds_ahead(session, before_seq=2) == pytest.approx(30)
+        assert estimated_wait(session, 1, before_seq=2) == pytest.approx(30 * DEFAULT_RTF)

@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -150,3 +151,22 @@ def test_query_keys_are_masked_in_uvicorns_access_log():
                                ("127.0.0.1", "GET", path, "1.1", 200), None)  # fmt: skip
     HideQueryKeys().filter(record)
     assert record.getMessage().endswith('"GET /api/v1/asr/events?x=1&api_key=***&y=2 HTTP/1.1" 200')
+
+
+def test_a_new_row_announced_before_its_job_is_enqueued_has_its_place(settings, redis):
+    """The insert is announced at the row's commit, a moment before the job is enqueued: its
+    position then comes from the queued rows ahead of it, not null."""
+    import json as json_module
+
+    from app.auth import Caller
+    from app.events import TaskEventHub
+    from models import TaskStatus
+    from tests.utils.records import make_task
+
+    first = make_task(settings, TaskStatus.QUEUED, timedelta(minutes=2))
+    second = make_task(settings, TaskStatus.QUEUED, timedelta(minutes=1))  # no job yet, either
+    hub = TaskEventHub(settings, redis)
+    notice = {"task_id": str(second), "op": "insert", "status": "queued", "progress": 0}
+    assert hub.describe(json_module.dumps(notice)).position == 2
+    positions = {e.task_id: e.position for e in hub.snapshot(Caller(None, frozenset()), 10)}
+    assert positions == {first: 1, second: 2}

@@ -1,5 +1,7 @@
 """app/exports.py: stored segments as txt, srt, vtt and tsv, and subtitle line wrapping."""
 
+import itertools
+
 import pytest
 
 from app.exports import (
@@ -13,7 +15,7 @@ from app.exports import (
     to_vtt,
     wrap,
 )
-from tests.utils.subtitles import cues
+from tests.utils.subtitles import SRT_TIME, VTT_TIME, cues
 
 JFK_SEGMENTS = [
     {"start": 0.0, "end": 8.2,
@@ -159,3 +161,52 @@ def test_every_srt_line_respects_the_width_on_long_text():
     assert " ".join(" ".join(lines) for *_, lines in parsed) == text
     starts = [start for start, _, _ in parsed]
     assert starts == sorted(starts) and len(set(starts)) == len(starts)
+
+
+def test_a_segment_at_the_end_of_the_audio_gets_a_cue_that_lasts():
+    """Whisper may place a last segment at the instant the audio ends: its cue takes
+    MIN_CUE_SECONDS before that instant, from the gap or, with none, from the cue before."""
+    after_a_gap = [{"start": 80.0, "end": 88.0, "text": "Run!"},
+                   {"start": 89.208, "end": 89.208, "text": "Come on."}]  # fmt: skip
+    assert cues(to_srt(after_a_gap)) == [(80.0, 88.0, ["Run!"]), (88.708, 89.208, ["Come on."])]
+    right_after = [{**after_a_gap[0], "end": 89.208}, after_a_gap[1]]
+    assert cues(to_vtt(right_after), VTT_TIME) == [
+        (80.0, 88.708, ["Run!"]), (88.708, 89.208, ["Come on."])
+    ]  # fmt: skip
+    assert to_tsv(right_after).splitlines()[1:] == ["80000\t88708\tRun!", "88708\t89208\tCome on."]
+
+
+def test_words_given_no_time_still_get_highlight_cues_that_last():
+    segment = timed_segment(0.0, [(" Come", 0.0, 0.4), (" on", 0.4, 0.4), (" now.", 0.4, 0.4)])
+    vtt = to_vtt([segment], SubtitleOptions(highlight_words=True))
+    assert cues(vtt, VTT_TIME) == [
+        (0.0, 0.2, ["<u>Come</u> on now."]),
+        (0.2, 0.3, ["Come <u>on</u> now."]),
+        (0.3, 0.4, ["Come on <u>now.</u>"]),
+    ]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [SubtitleOptions(), SubtitleOptions(highlight_words=True),
+     SubtitleOptions(max_line_width=8, max_line_count=1)],
+)  # fmt: skip
+def test_no_cue_of_any_export_lasts_no_time(options):
+    """Instants at the start, in a row, inside an earlier segment and at the end; words with
+    no time; a split cue whose words have none."""
+    counting = [(" one", 1.0, 1.5), (" two", 1.5, 1.5), (" three", 1.5, 1.5), (" four", 2.0, 2.0)]
+    segments = [
+        timed_segment(0.0, [(" Go", 0.0, 0.0)]),
+        {"start": 0.0, "end": 0.0, "text": "again"},
+        timed_segment(1.0, counting),
+        {"start": 1.2, "end": 1.8, "text": "inside"},
+        {"start": 3.0, "end": 3.0004, "text": "end"},
+    ]
+    for body, pattern in ((to_srt(segments, options), SRT_TIME),
+                          (to_vtt(segments, options), VTT_TIME)):  # fmt: skip
+        timed = cues(body, pattern)
+        assert all(end > start for start, end, _ in timed), body
+        assert all(a[1] <= b[0] for a, b in itertools.pairwise(timed)), body
+        assert "again" in body and "inside" in body and "end" in body
+    rows = [row.split("\t") for row in to_tsv(segments).splitlines()[1:]]
+    assert len(rows) == len(segments) and all(int(end) > int(start) for start, end, _ in rows)

@@ -2,6 +2,7 @@
 
 import itertools
 
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
@@ -11,8 +12,10 @@ from schemathesis import GenerationMode
 from app.config import Settings
 from app.main import create_app
 
-EXAMPLES_PER_OPERATION = 80
-MIN_CASES = 1000
+pytestmark = pytest.mark.slow
+
+EXAMPLES_PER_OPERATION = 30
+MIN_CASES = 400
 
 
 def test_no_generated_request_gets_a_server_error(settings: Settings):

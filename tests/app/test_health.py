@@ -22,7 +22,9 @@ def test_health_is_503_without_a_worker(client):
     assert any("no worker alive" in reason for reason in body["reasons"])
 
 
-def test_health_is_200_with_a_live_worker_and_503_after_it_stops(client, live_worker, redis: Redis):
+def test_health_is_200_with_a_live_worker_and_503_after_it_stops(
+    client, worker_process, redis: Redis
+):
     response = client.get("/health")
     assert response.status_code == 200, response.text
     body = response.json()
@@ -34,7 +36,7 @@ def test_health_is_200_with_a_live_worker_and_503_after_it_stops(client, live_wo
     assert body["uptime"] >= 0
     assert client.get("/api/v1/health").status_code == 200
 
-    stop(live_worker)
+    stop(worker_process)
     wait_for(lambda: not live_workers(redis), timeout=10, message="heartbeat removal")
     assert client.get("/health").status_code == 503
 

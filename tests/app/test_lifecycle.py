@@ -1,7 +1,11 @@
 """Retry, cancel and delete, against a real worker process."""
 
+import time
 import uuid
+from pathlib import Path
 
+import av
+import numpy as np
 import pytest
 from redis import Redis
 from sqlalchemy import select
@@ -141,6 +145,60 @@ def test_cancel_of_a_running_long_task_stops_it_within_seconds(
     assert long_task["status"] == "canceled" and long_task["text"] is None
     assert task_row(settings, long_id).progress < 50  # it went no further
     assert [line["task_id"] for line in history_lines(settings)] == [next_id]
+
+
+@pytest.fixture
+def minute_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pieces of a minute (AUDIO_PIECE_SECONDS' least) for workers started after this."""
+    monkeypatch.setenv("AUDIO_PIECE_SECONDS", "60")
+
+
+def silent_flac(path: Path, hours: float) -> Path:
+    """Digital silence as FLAC: hours of audio in a few MB, written in seconds."""
+    minute = np.zeros((1, 16000 * 60), np.int16)
+    with av.open(str(path), "w", format="flac") as out:
+        stream = out.add_stream("flac", rate=16000)
+        stream.layout = "mono"
+        for _ in range(round(hours * 60)):
+            frame = av.AudioFrame.from_ndarray(minute, format="s16", layout="mono")
+            frame.sample_rate = 16000
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+def progress_while_processing(client, task_id: str, above: float = 0) -> tuple | None:
+    """(when, progress) once the running task has stored more than `above` percent."""
+    body = result(client, task_id)
+    if body["status"] == "processing" and body["progress"] > above:
+        return time.monotonic(), body["progress"]
+    return None
+
+
+def test_cancel_of_a_long_silent_recording_stops_it_within_seconds(
+    minute_pieces, client, live_worker, settings, tmp_path
+):
+    """Silence yields no segments, yet the run stores progress and notices a cancel between
+    the windows its speech gate skips (a 5-hour silent file once kept its worker busy 275 s
+    after the cancel, at progress 0)."""
+    silent_id = submit(client, silent_flac(tmp_path / "silence.flac", hours=3)).json()["task_id"]
+    next_id = submit(client, audio_file("jfk.flac")).json()["task_id"]
+    first, first_percent = wait_for(
+        lambda: progress_while_processing(client, silent_id), 60, "progress in the silence"
+    )
+    later, percent = wait_for(
+        lambda: progress_while_processing(client, silent_id, first_percent + 5), 60, "more"
+    )
+    # At the pace seen so far, the rest of the silence would take this long to skip:
+    rest_seconds = (100 - percent) * (later - first) / (percent - first_percent)
+
+    canceled = time.monotonic()
+    assert client.post(f"/api/v1/asr/cancel/{silent_id}").status_code == 200
+    wait_for(lambda: result(client, next_id)["status"] == "done", timeout=60, message="next")
+    took = time.monotonic() - canceled
+    assert took < rest_seconds / 2, (took, rest_seconds)  # the silence was left, not finished
+    assert result(client, silent_id)["status"] == "canceled"
+    assert task_row(settings, silent_id).progress < 50  # it went no further
 
 
 def test_delete_of_a_processing_task_leaves_no_row_file_or_job(

@@ -28,6 +28,13 @@ def test_metadata_is_echoed_in_the_result_and_the_history_line(client, run_worke
     assert line["task_id"] == task_id and line["metadata"] == CHAT
 
 
+def test_metadata_nested_32_levels_deep_is_stored_and_read_back(client):
+    nested = {"a": json.loads("[" * 31 + "]" * 31), "text": "[[[{{ not brackets"}
+    response = submit(client, audio_file("jfk.flac"), metadata=json.dumps(nested))
+    assert response.status_code == 202, response.text
+    assert result(client, response.json()["task_id"])["metadata"] == nested
+
+
 def test_a_task_without_metadata_echoes_null(client):
     task_id = submit(client, audio_file("jfk.flac")).json()["task_id"]
     assert result(client, task_id)["metadata"] is None
@@ -42,6 +49,11 @@ def test_a_task_without_metadata_echoes_null(client):
         ('{"x": NaN}', "not valid JSON"),
         ('{"x": "a\\u0000b"}', "NUL"),
         (json.dumps({"note": "x" * 4096}), "at most 4096 bytes"),
+        # Too deep for the JSON parser's recursion; 300 levels, too deep for the serializer
+        # of every later read, fit in 606 bytes.
+        ("[" * 10_000 + "]" * 10_000, "at most 32 levels deep"),
+        ('{"a":' + "[" * 299 + "]" * 299 + "}", "at most 32 levels deep"),
+        ('{"a":' + "[" * 32 + "]" * 32 + "}", "at most 32 levels deep"),
     ],
 )
 def test_invalid_metadata_is_422_naming_the_field(client, settings, value, says):

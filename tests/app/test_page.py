@@ -21,6 +21,8 @@ from tests.utils.api import bearer, new_key
 from tests.utils.audio import JFK_LINE, audio_file, normalize
 from tests.utils.processes import uvicorn_server
 
+pytestmark = pytest.mark.slow
+
 CHROMIUM = "/usr/bin/chromium"
 TRANSCRIBE_TIMEOUT_MS = 120_000
 

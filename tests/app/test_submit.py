@@ -124,3 +124,17 @@ def test_silence_transcribes_to_empty_text(client, run_worker, tmp_path):
     done = result(client, task_id)
     assert done["status"] == "done"
     assert abs(done["duration"] - 3.0) < 0.1
+    assert done["text"] == "" and done["language"] is None
+
+
+def test_speech_turned_down_60_db_is_transcribed(client, run_worker, tmp_path):
+    """Quiet is not silent: the speech gate hears a level-raised copy, Whisper the file."""
+    from tests.utils.audio import decoded, write_wav
+
+    quiet = tmp_path / "quiet.wav"
+    write_wav(quiet, decoded("jfk.flac") * 10 ** (-60 / 20))
+    task_id = submit(client, quiet).json()["task_id"]
+    run_worker()
+    done = result(client, task_id)
+    assert done["status"] == "done" and JFK_LINE in normalize(done["text"])
+    assert done["language"] == "en"

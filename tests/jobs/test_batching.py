@@ -102,6 +102,18 @@ def test_silence_in_a_batch_gets_empty_text_and_speech_its_own(model):
     assert JFK_LINE in normalize(speech.text)
 
 
+def test_quiet_speech_in_a_batch_is_heard(model):
+    """jfk.flac turned down 60 dB, stored as 16-bit: the batch's speech check hears it as
+    the single-task gate does, and Whisper transcribes the quiet samples themselves."""
+    quiet = decode_audio(wav_buffer(decode_audio(str(audio_file("jfk.flac"))) * 10 ** (-60 / 20)))
+    silence = np.zeros(5 * SR, dtype=np.float32)
+    heard, silent = batching.transcribe_clips(
+        model, [quiet, silence], engine.TranscriptionOptions(), batch_size=4, pack=False
+    )
+    assert JFK_LINE in normalize(heard.text) and heard.language == "en"
+    assert silent.text == "" and silent.language is None
+
+
 def test_the_packing_check_sends_a_clip_back_when_segments_straddle(model):
     stream = batching.Stream(
         clips=[0, 1], spans=[(0.0, 5.0), (7.0, 12.0)], features=np.zeros((80, 10)),

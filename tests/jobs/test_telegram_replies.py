@@ -4,12 +4,14 @@ real maintenance worker against the stand-in Bot API."""
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
 
 from app.config import get_settings
 from jobs.queues import connect_redis
+from jobs.reconciler import reconcile
 from jobs.telegram_api import MESSAGE_LIMIT, split_message, telegram_length
 from jobs.telegram_replies import enqueue_reply
 from models import Task, TaskStatus
@@ -21,6 +23,8 @@ from tests.utils.bot_api_standin import (
     telegram_env,
 )
 from tests.utils.logs import logged
+from tests.utils.records import task_row
+from tests.utils.redis_db import clear_db
 from tests.utils.workers import run_maintenance_until, run_maintenance_until_idle
 
 CHAT_ID = 777
@@ -44,7 +48,7 @@ def ended_task(bot_api: BotApiStandIn, status: TaskStatus, text: str | None = No
     task = Task(
         id=uuid.uuid4(), filename="voice.oga", content_type="audio/ogg", size_bytes=1,
         sha256="0" * 64, model="tiny.en", status=status, text=text, error=error,
-        client_metadata={"telegram": metadata},
+        client_metadata={"telegram": metadata}, finished_at=datetime.now(UTC),
     )  # fmt: skip
     with session_scope(get_settings().DATABASE_URL) as session:
         session.add(task)
@@ -122,3 +126,65 @@ def test_a_reply_telegram_keeps_refusing_is_given_up_after_the_last_retry(bot_ap
     assert bot_api.methods().count("editMessageText") == 4
     assert chat_texts(bot_api) == ["Transcribing…"]  # never replaced
     assert any(f"task {task.id}: telegram reply given up (4 attempts)" in e for e in errors)
+
+
+def test_a_reply_lost_with_redis_is_sent_once_by_the_reconciler(bot_api, redis):
+    task = ended_task(bot_api, TaskStatus.DONE, text="And so, my fellow Americans.")
+    clear_db(redis)  # Redis restarted empty
+
+    assert reconcile(get_settings(), redis).redelivered == [task.id]
+    assert reconcile(get_settings(), redis).redelivered == []  # its job exists now
+    run_maintenance_until_idle()
+
+    assert chat_texts(bot_api) == ["And so, my fellow Americans."]
+    assert bot_api.methods().count("editMessageText") == 1
+    assert task_row(get_settings(), task.id).telegram_reply_ended_at is not None
+
+
+def test_a_reply_lost_midway_goes_on_after_the_messages_already_sent(bot_api, redis):
+    """Attempt 1 put two of three parts in the chat, then Telegram failed and its retry was
+    lost with Redis (Telegram's edits are idempotent, so only a sent part can show twice)."""
+    text = " ".join([ENGLISH_HALF_TEXT, "🎙️ 🎧"] * 18)
+    parts = split_message(text)
+    task = ended_task(bot_api, TaskStatus.DONE, text=text)
+    clear_db(redis)
+    reply_id = task.client_metadata["telegram"]["reply_id"]
+    bot_api.answer("editMessageText", {"chat_id": CHAT_ID, "message_id": reply_id,
+                                       "text": parts[0]})  # fmt: skip
+    bot_api.answer("sendMessage", {"chat_id": CHAT_ID, "text": parts[1],
+                                   "reply_parameters": {"message_id": 5}})  # fmt: skip
+    with session_scope(get_settings().DATABASE_URL) as session:
+        row = session.get(Task, task.id)
+        row.telegram_reply_attempts, row.telegram_reply_sent = 1, 2
+
+    assert reconcile(get_settings(), redis).redelivered == [task.id]
+    run_maintenance_until_idle()
+
+    assert chat_texts(bot_api) == parts  # each part once, in order
+    assert task_row(get_settings(), task.id).telegram_reply_attempts == 2
+
+
+def test_a_reply_given_up_is_not_queued_again(bot_api, redis):
+    bot_api.failures["editMessageText"] = [(403, "Forbidden: bot was blocked by the user", None)]
+    task = ended_task(bot_api, TaskStatus.DONE, text="Hello.")
+    run_maintenance_until_idle()
+    clear_db(redis)
+
+    assert reconcile(get_settings(), redis).redelivered == []
+    assert task_row(get_settings(), task.id).telegram_reply_ended_at is not None
+
+
+def test_a_clients_own_telegram_metadata_is_owed_no_reply(bot_api, redis):
+    task = Task(
+        filename="a.wav", content_type="audio/wav", size_bytes=1, sha256="0" * 64,
+        model="tiny.en", status=TaskStatus.DONE, text="Hello.", finished_at=datetime.now(UTC),
+        client_metadata={"telegram": "@someone"},
+    )  # fmt: skip
+    with session_scope(get_settings().DATABASE_URL) as session:
+        session.add(task)
+
+    assert reconcile(get_settings(), redis).redelivered == [task.id]  # the metadata looks ours
+    run_maintenance_until_idle()
+
+    assert reconcile(get_settings(), redis).redelivered == []  # not every pass from now on
+    assert bot_api.methods() == []

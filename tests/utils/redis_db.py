@@ -7,7 +7,7 @@ import os
 import pytest
 from redis import Redis
 
-from tests.utils.databases import RUN_ID
+from tests.utils.databases import OWNER, left_by_a_dead_run
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379")
 # The key that marks a Redis db index as this run's; it stays while the run lasts.
@@ -37,7 +37,11 @@ def claim_empty_db(url: str = TEST_REDIS_URL) -> str:
         candidates = [*range(count - 2, 0, -1), count - 1]
     for index in candidates:
         with Redis.from_url(f"{scheme}://{base}/{index}") as db:
-            if db.dbsize() or not db.set(REDIS_CLAIM_KEY, RUN_ID, nx=True):
+            claim = db.get(REDIS_CLAIM_KEY)
+            if claim is not None and left_by_a_dead_run(claim.decode()):
+                # Everything in it was made by that run, which was killed before its clean-up.
+                db.flushdb()
+            if db.dbsize() or not db.set(REDIS_CLAIM_KEY, OWNER, nx=True):
                 continue
             if db.dbsize() == 1:  # nobody else wrote between the look and the claim
                 return f"{scheme}://{base}/{index}"

@@ -4,6 +4,7 @@ Tests about signals, crashes or process boundaries start real processes instead
 (`tests/utils/processes.py`)."""
 
 import signal
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -11,12 +12,17 @@ from contextlib import contextmanager
 
 from redis import Redis
 from rq import Queue, SimpleWorker
+from rq.job import Job
 from rq.registry import ScheduledJobRegistry, StartedJobRegistry
+from rq.timeouts import TimerDeathPenalty
 
 from app.config import get_settings
 from jobs import shutdown
-from jobs.queues import MAINTENANCE_QUEUE, connect_redis, model_queue
+from jobs.queues import DELIVERY_QUEUE, MAINTENANCE_QUEUE, connect_redis, live_workers, model_queue
 from jobs.worker import TranscriptionWorker
+
+# What the model-free workers serve: jobs/maintenance.py and jobs/deliveries.py.
+MODEL_FREE_QUEUES = (MAINTENANCE_QUEUE, DELIVERY_QUEUE)
 
 
 @contextmanager
@@ -44,22 +50,24 @@ def run_worker_in_process(model: str | None = None) -> None:
 
 
 def run_maintenance_in_process() -> None:
-    """One burst of the maintenance queue: due scheduled jobs (retries) are moved to the queue
-    first, as `python -m jobs.maintenance --burst` does."""
+    """One burst of the maintenance and delivery queues: due scheduled jobs (retries) are moved
+    to the queue first, as `python -m jobs.maintenance --burst` (and `jobs.deliveries`) do."""
     get_settings.cache_clear()
     redis = connect_redis(get_settings().REDIS_URL)
-    queue = Queue(MAINTENANCE_QUEUE, connection=redis)
-    worker = SimpleWorker([queue], connection=redis, name=f"test-maint.{uuid.uuid4().hex[:8]}")
+    queues = [Queue(name, connection=redis) for name in MODEL_FREE_QUEUES]
+    worker = SimpleWorker(queues, connection=redis, name=f"test-maint.{uuid.uuid4().hex[:8]}")
     with _own_signal_handlers(), redis:
         worker.work(burst=True, with_scheduler=True, logging_level="WARNING")
 
 
 def maintenance_pending(redis: Redis) -> int:
-    """Maintenance jobs queued, running or scheduled for later (a retry)."""
-    queue = Queue(MAINTENANCE_QUEUE, connection=redis)
-    scheduled = ScheduledJobRegistry(queue=queue).get_job_count(cleanup=False)
-    started = StartedJobRegistry(queue=queue).get_job_count(cleanup=False)
-    return queue.count + scheduled + started
+    """Maintenance and delivery jobs queued, running or scheduled for later (a retry)."""
+    pending = 0
+    for queue in (Queue(name, connection=redis) for name in MODEL_FREE_QUEUES):
+        scheduled = ScheduledJobRegistry(queue=queue).get_job_count(cleanup=False)
+        started = StartedJobRegistry(queue=queue).get_job_count(cleanup=False)
+        pending += queue.count + scheduled + started
+    return pending
 
 
 def run_maintenance_until(condition: Callable[[], object], timeout: float = 60) -> None:
@@ -78,3 +86,59 @@ def run_maintenance_until_idle(timeout: float = 60) -> None:
     reply and retry has run to its end (a retry that should not exist runs too, and shows)."""
     with connect_redis(get_settings().REDIS_URL) as redis:
         run_maintenance_until(lambda: maintenance_pending(redis) == 0, timeout)
+
+
+class ThreadedTranscriptionWorker(TranscriptionWorker):
+    """The real TranscriptionWorker serving from a thread of the test process: the job time
+    limit by a timer instead of SIGALRM, no signal handlers (those belong to the main thread),
+    and a dequeue loop that notices a stop request within a second."""
+
+    death_penalty_class = TimerDeathPenalty
+
+    def _install_signal_handlers(self) -> None:
+        pass
+
+    def dequeue_job_and_maintain_ttl(
+        self, timeout: int | None, max_idle_time: int | None = None
+    ) -> tuple[Job, Queue] | None:
+        while not self._stop_requested:
+            found = super().dequeue_job_and_maintain_ttl(1, max_idle_time=1)
+            if found is not None:
+                return found
+        return None
+
+
+@contextmanager
+def worker_thread(redis: Redis) -> Iterator[TranscriptionWorker]:
+    """A long-running worker in a thread of this process, ready (heartbeat written) on
+    entry, stopped on exit: a live worker without a process start or a second model load."""
+    get_settings.cache_clear()
+    settings = get_settings()
+    connection = connect_redis(settings.REDIS_URL)
+    queue = model_queue(connection, settings, settings.worker_model)
+    worker = ThreadedTranscriptionWorker(
+        [queue], connection=connection, name=f"test-thread.{uuid.uuid4().hex[:8]}"
+    )
+    failure: list[BaseException] = []
+
+    def serve() -> None:
+        try:
+            worker.work(logging_level="WARNING")
+        except BaseException as exc:  # shown by the test rather than lost in the thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=serve, name="test-worker", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not any(w.name == worker.name for w in live_workers(redis)):
+            assert not failure and thread.is_alive(), f"the worker thread ended: {failure}"
+            assert time.monotonic() < deadline, "timed out waiting for the worker's heartbeat"
+            time.sleep(0.05)
+        yield worker
+    finally:
+        worker._stop_requested = True
+        thread.join(timeout=60)
+        connection.close()
+    assert not thread.is_alive(), "the worker thread did not stop within 60 s"
+    assert not failure, failure
