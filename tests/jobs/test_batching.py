@@ -3,6 +3,7 @@ outcome, and a failing clip failing alone."""
 
 import io
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import jiwer
 import numpy as np
@@ -187,6 +188,8 @@ def test_the_reconciler_leaves_a_batch_member_of_a_live_worker_alone(client, red
     with session_scope(settings.DATABASE_URL) as session:
         task = session.get(Task, uuid.UUID(task_id))
         task.status, task.worker_name = TaskStatus.PROCESSING, "host.1"  # type: ignore[union-attr]
+        # Started well before the reconciler's grace: only the heartbeat can keep it.
+        task.started_at = datetime.now(UTC) - timedelta(minutes=4)  # type: ignore[union-attr]
     info = WorkerInfo(
         name="host.1", queues=[settings.QUEUE_NAME], model="tiny.en", device="cpu",
         compute_type="int8", state="busy", current_task=str(uuid.uuid4()), load=0.0,

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 from rq import Queue
 
-from jobs.queues import enqueue_transcription, queue_position
+from jobs.queues import WorkerInfo, enqueue_transcription, queue_position, write_worker_heartbeat
 from jobs.reconciler import reconcile
 from models import Task
 from models.db import session_scope
@@ -56,3 +56,19 @@ def test_young_tasks_are_left_to_the_api(settings, redis):
     make_task(settings, "queued", timedelta(seconds=1))
     strict = settings.model_copy(update={"RECONCILE_GRACE_SECONDS": 60})
     assert reconcile(strict, redis).requeued == []
+
+
+def test_the_current_task_of_a_live_worker_is_left_alone(settings, redis):
+    running = lost_run(settings, attempts=1)
+    info = WorkerInfo(
+        name="host.alive", queues=[settings.QUEUE_NAME], model="tiny.en", device="cpu",
+        compute_type="int8", state="busy", current_task=str(running), load=0.0, rss_mb=0.0,
+        pid=1, hostname="host", started_at="", last_seen="",
+    )  # fmt: skip
+    write_worker_heartbeat(redis, info, ttl_seconds=30)
+
+    report = reconcile(settings, redis)
+
+    assert report.recovered == [] and report.failed == []
+    with session_scope(settings.DATABASE_URL) as session:
+        assert session.get(Task, running).status == "processing"
