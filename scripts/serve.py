@@ -136,8 +136,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = get_settings()
     # Keyboard interrupts come to us alone (honcho runs in its own session): we stop things
-    # in order. SIGTERM from a supervisor means the same.
+    # in order. SIGTERM from a supervisor means the same. Both handlers are installed here, as
+    # a process started with SIGINT ignored (a script's background job) would keep ignoring it.
+    signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # logs read live
     try:
         with services(settings, args.embedded) as urls:
             env = {**os.environ, **urls, **dashboard_credentials(settings)}

@@ -23,9 +23,12 @@ pytestmark = pytest.mark.slow
 def start_serve(storage: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
     env.update(STORAGE_PATH=str(storage), PORT=str(port), RQ_DASHBOARD_PORT=str(free_port()))
+    # Started as a background job of a script would be: with SIGINT ignored. Ctrl-C (and the
+    # SIGINT below) must stop it all the same.
     return subprocess.Popen(
         [sys.executable, "scripts/serve.py", "--embedded"], cwd=ROOT, env=env,
         stdout=log.open("ab"), stderr=subprocess.STDOUT,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )  # fmt: skip
 
 
