@@ -17,7 +17,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
-from rq import Callback, Queue
+from rq import Callback, Queue, Worker
 from rq.exceptions import DuplicateJobError
 from rq.job import JobStatus
 from rq.results import Result
@@ -264,3 +264,22 @@ def redis_lock(redis: Redis, key: str, seconds: int) -> Iterator[bool]:
     finally:
         if acquired and redis.get(key) == token.encode():
             redis.delete(key)
+
+
+def run_model_free_worker(queue_name: str, log_name: str, argv: list[str] | None) -> int:
+    """`python -m jobs.maintenance|jobs.deliveries [--burst]`: an ordinary forking RQ worker
+    (it loads no model) on one queue, with RQ's scheduler beside it for scheduled jobs."""
+    import argparse
+
+    from app.config import configure_logging, get_settings
+
+    parser = argparse.ArgumentParser(description=f"Run the {log_name} worker.")
+    parser.add_argument("--burst", action="store_true", help="exit once the queue is empty")
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    configure_logging(settings, log_name, capture_stdlib=True)
+    redis = connect_redis(settings.REDIS_URL)
+    worker = Worker([Queue(queue_name, connection=redis)], connection=redis)
+    # In burst mode the scheduler moves due jobs to the queue once, at start, then stops.
+    worker.work(burst=args.burst, with_scheduler=True)
+    return 0

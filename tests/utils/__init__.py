@@ -12,5 +12,6 @@
 - `logs`: what the service logged while a block ran.
 - `subtitles`: reading SRT and WebVTT bodies.
 - `bot_api_standin`: the stand-in for Telegram's Bot API (declared: it cannot run here).
+- `loopback`: serving a stand-in's HTTP server from a thread.
 - `webhook_receiver`: the stand-in for a client's webhook endpoint (declared likewise).
 """

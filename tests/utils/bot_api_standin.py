@@ -13,6 +13,8 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from tests.utils.loopback import serving
+
 TOKEN = "123456:stand-in-token"
 SECRET = "stand-in-webhook-secret"
 
@@ -158,11 +160,5 @@ def bot_api_standin() -> Iterator[BotApiStandIn]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server.RequestHandlerClass = Handler
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(server, Handler):
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()

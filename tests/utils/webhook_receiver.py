@@ -4,12 +4,13 @@ every POST and answers with the statuses it is told to give first, then 200."""
 
 import hashlib
 import hmac
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.utils.loopback import serving
 
 
 @dataclass
@@ -34,14 +35,8 @@ def webhook_receiver() -> Iterator[Receiver]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server.RequestHandlerClass = Handler
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(server, Handler):
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def verify(secret: str, headers: dict[str, str], body: bytes, max_age: int = 300) -> bool:
