@@ -39,6 +39,24 @@ class Settings(BaseSettings):
     REDIS_URL: str = "redis://127.0.0.1:6379/0"
     # Root for recordings/, logs/ and models/ (see the properties below).
     STORAGE_PATH: Path = Path("data")
+    # Where recordings live. local: STORAGE_PATH/recordings, one host (or a shared mount).
+    # s3: a bucket, so the API and workers can run on hosts that share nothing but the
+    # network. Credentials come the way AWS tools read them: AWS_ACCESS_KEY_ID and
+    # AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or the instance's role.
+    STORAGE_BACKEND: Literal["local", "s3"] = "local"
+    S3_BUCKET: str = ""
+    # Prepended to every key, e.g. `asr/recordings/`; lets one bucket serve several services.
+    S3_PREFIX: str = ""
+    # Empty: AWS itself. Anything speaking S3: MinIO, Ceph, R2, GCS interop, moto.
+    S3_ENDPOINT_URL: str = ""
+    # Empty: from AWS_REGION / the profile, else us-east-1.
+    S3_REGION: str = ""
+    # auto: path-style with S3_ENDPOINT_URL (what MinIO and Ceph expect), else virtual-hosted.
+    S3_ADDRESSING_STYLE: Literal["auto", "path", "virtual"] = "auto"
+    # true: GET /asr/audio/{id} answers a 307 to a short-lived presigned URL, so the bytes
+    # come from the bucket rather than through the API.
+    S3_PRESIGN: bool = False
+    S3_PRESIGN_SECONDS: int = Field(default=300, ge=10, le=7 * 24 * 3600)
 
     # "tiny.en" (bundled, no download), "base" (after scripts/install_model.py base),
     # a path to a CTranslate2 model directory, or a faster-whisper size such as "large-v3".
@@ -199,6 +217,12 @@ class Settings(BaseSettings):
                 "anyone could post fake updates to /telegram/webhook (generate one with "
                 "`openssl rand -hex 32`)"
             )
+        return self
+
+    @model_validator(mode="after")
+    def s3_needs_a_bucket(self) -> "Settings":
+        if self.STORAGE_BACKEND == "s3" and not self.S3_BUCKET:
+            raise ValueError("STORAGE_BACKEND=s3 needs S3_BUCKET (the bucket's name)")
         return self
 
     LOG_LEVEL: LogLevel = "INFO"

@@ -17,6 +17,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from storage.base import StorageUnavailable
+
 
 class ErrorBody(BaseModel):
     """Body of every error response; some errors add fields (e.g. `accepted`, `task_id`)."""
@@ -142,7 +144,9 @@ class ServiceUnavailable(AppError):
 
 # Errors that mean a dependency is down or overloaded (503), not a bug (500). SQLAlchemy's
 # TimeoutError: every pooled connection busy for 30 s.
-OUTAGES: tuple[type[Exception], ...] = (RedisError, OperationalError, InterfaceError, PoolTimeout)
+OUTAGES: tuple[type[Exception], ...] = (
+    RedisError, OperationalError, InterfaceError, PoolTimeout, StorageUnavailable,
+)  # fmt: skip
 
 
 def error_response(status_code: int, error: str, detail: Any = None, **extra: Any) -> JSONResponse:
@@ -182,7 +186,10 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 def outage_body(exc: Exception) -> dict[str, str]:
     """The 503 body for one of `OUTAGES`, naming the dependency that is down."""
-    dependency = "redis" if isinstance(exc, RedisError) else "database"
+    if isinstance(exc, StorageUnavailable):
+        dependency = "storage"
+    else:
+        dependency = "redis" if isinstance(exc, RedisError) else "database"
     detail = f"the {dependency} is unavailable; retry shortly"
     return {"error": "service unavailable", "detail": detail, "dependency": dependency}
 

@@ -9,15 +9,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from loguru import logger
 from pydantic import BaseModel, Field, ValidationError
-from redis.exceptions import RedisError
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.deps import ReleasingRoute
-from app.errors import AppError
-
-OUTAGES = (RedisError, OperationalError, InterfaceError, PoolTimeout)
+from app.errors import OUTAGES, AppError, outage_body
 
 # OpenAI's error `type` by HTTP status; anything else 4xx is an invalid request.
 ERROR_TYPES = {
@@ -89,7 +84,8 @@ def openai_error(request: Request, exc: Exception) -> JSONResponse:
         status, message, headers = exc.status_code, str(exc.detail), dict(exc.headers or {})
     elif isinstance(exc, OUTAGES):
         logger.warning("{} {}: dependency unavailable: {}", request.method, request.url.path, exc)
-        status, message = 503, "the service's database or queue is unavailable; retry shortly"
+        dependency = outage_body(exc)["dependency"]
+        status, message = 503, f"the service's {dependency} is unavailable; retry shortly"
     else:
         logger.opt(exception=exc).error("{} {}: unhandled error", request.method, request.url.path)
         status, message = 500, "unexpected server error; it has been logged"

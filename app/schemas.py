@@ -339,6 +339,10 @@ class Health(BaseModel):
     model: str = Field(description="The model workers load by default (WHISPER_MODEL).")
     redis: str = Field(description="`ok` or `unavailable: <reason>`.")
     database: str = Field(description="`ok` or `unavailable: <reason>`.")
+    storage: str = Field(
+        description="Where recordings live (`local` or `s3`), then `ok` or "
+        "`unavailable: <reason>`, e.g. `s3 ok`."
+    )
     workers_active: int = Field(description="Workers with a live heartbeat.")
     workers: list[WorkerPublic] = Field(description="Those workers.")
     uptime: float = Field(description="Seconds since this API process started.")

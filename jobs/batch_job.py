@@ -35,7 +35,7 @@ from jobs.retry import with_retries
 from models import Task, TaskStatus
 from models.db import session_scope
 from models.task import OPTION_COLUMNS
-from storage import get_storage
+from storage import StorageUnavailable, get_storage
 
 
 @dataclass(frozen=True)
@@ -142,8 +142,8 @@ def _run(
         try:
             clips[n] = read_clip(settings, member)
         except Exception as exc:  # this clip's problem only
-            outcomes[n] = exc
-            record_failure(settings, member.task_id, exc, time.monotonic() - started)
+            outcomes[n] = record_failure(settings, member.task_id, exc,
+                                         time.monotonic() - started)  # fmt: skip
     short = [n for n, samples in clips.items() if len(samples) <= batching.MAX_CLIP_SECONDS * 16000]
     checkpoint = BatchCheckpoint(settings, [members[n].task_id for n in short], started)
     stats = batching.BatchStats()
@@ -215,15 +215,21 @@ def transcribe_alone(
     except WorkerStopping:
         raise
     except Exception as exc:
-        record_failure(settings, member.task_id, exc, time.monotonic() - started)
-        return exc
+        return record_failure(settings, member.task_id, exc, time.monotonic() - started)
 
 
 def record_failure(
     settings: Settings, task_id: uuid.UUID, exc: BaseException, elapsed: float
-) -> None:
+) -> BaseException | None:
+    """The task failed with `exc`, or, when the storage is down, waits for it: returns the
+    failure, None for a task put back."""
+    if isinstance(exc, StorageUnavailable):
+        with_retries(put_back, settings, task_id)
+        logger.warning("task {}: put back in the queue, storage unavailable: {}", task_id, exc)
+        return None
     logger.opt(exception=exc).warning("task {}: failed in a batch", task_id)
     with_retries(finish_failed, settings, task_id, failure_reason(exc, settings), elapsed)
+    return exc
 
 
 def stopped(

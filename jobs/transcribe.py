@@ -24,7 +24,7 @@ from jobs.outcome import failure_reason, finish_done, finish_failed, forget_job,
 from jobs.retry import with_retries
 from models import Task, TaskStatus
 from models.db import session_scope
-from storage import get_storage
+from storage import StorageUnavailable, get_storage
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,11 @@ def run_claimed(settings: Settings, claimed: ClaimedTask, worker_name: str) -> N
         if exc.deleted:
             forget_job(claimed.task_id)
         return  # not an error: RQ files the job as finished and the worker moves on
+    except StorageUnavailable as exc:
+        # The bucket is down, not the recording bad: the task waits, uncharged, and the
+        # reconciler's next pass enqueues it again.
+        with_retries(put_back, settings, claimed.task_id)
+        logger.warning("task {}: put back in the queue, storage unavailable: {}", task_id, exc)
     except (WorkerStopping, KeyboardInterrupt, SystemExit) as exc:
         # Asked to stop (grace period over, or a second SIGTERM): not the task's fault.
         with_retries(put_back, settings, claimed.task_id)

@@ -433,9 +433,26 @@ def write_results(out: Path, results: Results, command: str) -> None:
     (out / "performance.json").write_text(json.dumps(
         {"command": command, "machine": results.machine, **results.sections}, indent=2))  # fmt: skip
     notes = out / "performance-notes.md"  # written by hand, kept across runs
-    text = render(results, command) + ("\n" + notes.read_text() if notes.exists() else "")
+    rendered = render(results, command)
+    kept = sections_of_other_benchmarks(out / "PERFORMANCE.md", rendered, notes)
+    text = rendered + kept + ("\n" + notes.read_text() if notes.exists() else "")
     (out / "PERFORMANCE.md").write_text(text)
     print(text)
+
+
+def sections_of_other_benchmarks(document: Path, rendered: str, notes: Path) -> str:
+    """The `## ` sections other scripts wrote (scripts/bench_storage.py), kept as they are."""
+    if not document.exists():
+        return ""
+    ours = {line for line in rendered.splitlines() if line.startswith("## ")}
+    if notes.exists():
+        ours |= {line for line in notes.read_text().splitlines() if line.startswith("## ")}
+    kept = []
+    for part in document.read_text().split("\n## ")[1:]:
+        heading = "## " + part.splitlines()[0]
+        if heading not in ours:
+            kept.append(f"\n{heading}{part[len(heading) - 3 :].rstrip()}\n")
+    return "".join(kept)
 
 
 def batching_section(service: Service, work: Path, settings: Settings, count: int) -> dict:

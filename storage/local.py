@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
-from storage.base import CHUNK_SIZE, AudioNotFound, Storage, StoredObject
+from storage.base import CHUNK_SIZE, AudioNotFound, Storage, StorageUnavailable, StoredObject
 
 
 class LocalStorage(Storage):
@@ -61,6 +61,14 @@ class LocalStorage(Storage):
                 continue  # uploads in progress are hidden `.upload-*.part` files
             stat = path.stat()
             yield StoredObject(path.name, stat.st_size, datetime.fromtimestamp(stat.st_mtime, UTC))
+
+    def check(self) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageUnavailable(f"{self.root}: {exc.strerror}") from None
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise StorageUnavailable(f"{self.root} is not writable")
 
     def _path(self, key: str) -> Path:
         # Keys are ours, but refuse anything that could leave the root all the same.

@@ -29,6 +29,7 @@ from tests.utils.databases import create_database, drop_database, drop_databases
 from tests.utils.paths import ROOT
 from tests.utils.processes import run_worker_process, start_worker, stop, uvicorn_server
 from tests.utils.redis_db import claim_empty_db, clear_db, release_db
+from tests.utils.s3 import S3Endpoint, empty_prefix, new_prefix, s3_endpoint
 from tests.utils.waiting import wait_for
 from tests.utils.workers import run_worker_in_process, worker_thread
 
@@ -142,3 +143,25 @@ def api_server(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> 
     own between requests: rows and keys are cleared around each test as usual)."""
     with uvicorn_server(tmp_path_factory.mktemp("web") / "web.log", AUTH_ENABLED="true") as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def s3() -> Iterator[S3Endpoint]:
+    """This run's bucket: on TEST_S3_ENDPOINT when set, else on moto's S3 server, the
+    declared stand-in (tests/utils/s3.py). Started only by the tests that ask for it."""
+    with s3_endpoint() as endpoint:
+        yield endpoint
+
+
+@pytest.fixture
+def s3_settings(
+    s3: S3Endpoint, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Settings]:
+    """The service with STORAGE_BACKEND=s3, its keys under a prefix of this test's own (in
+    the environment too, for worker processes); the prefix is emptied afterwards."""
+    prefix = new_prefix()
+    for name, value in s3.env(prefix).items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    yield get_settings()
+    empty_prefix(s3, prefix)

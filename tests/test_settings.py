@@ -11,7 +11,7 @@ from tests.utils.paths import ROOT
 
 def test_env_example_lists_every_setting_in_order():
     text = (ROOT / ".env.example").read_text()
-    names = re.findall(r"^([A-Z_]+)=", text, flags=re.MULTILINE)
+    names = re.findall(r"^([A-Z][A-Z0-9_]*)=", text, flags=re.MULTILINE)
     assert names == list(Settings.model_fields)
 
 

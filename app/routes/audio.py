@@ -3,20 +3,18 @@ Range requests)."""
 
 import re
 import uuid
-from collections.abc import Iterator
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Header
-from fastapi.responses import StreamingResponse
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from app.auth import BrowserReadCaller
 from app.deps import ReleasingRoute, SessionDep, StorageDep
 from app.errors import VALIDATION_RESPONSES, AudioGone, RangeNotSatisfiable, TaskNotFound, responses
 from app.views import get_task_or_404
 from models import Task
-from storage import AudioNotFound, Storage
-from storage.base import CHUNK_SIZE
+from storage import AudioNotFound
 
 router = APIRouter(
     prefix="/asr", tags=["tasks"], responses=VALIDATION_RESPONSES, route_class=ReleasingRoute
@@ -31,6 +29,7 @@ _SINGLE_RANGE = re.compile(r"bytes=(\d*)-(\d*)")
     responses={
         200: {"content": {"audio/*": {}}, "description": "The original recording."},
         206: {"content": {"audio/*": {}}, "description": "The requested byte range."},
+        307: {"description": "With S3_PRESIGN=true: a short-lived URL of the bucket's copy."},
         **responses(TaskNotFound, AudioGone, RangeNotSatisfiable),
     },
 )
@@ -40,7 +39,7 @@ def download_audio(
     storage: StorageDep,
     caller: BrowserReadCaller,
     range_header: Annotated[str | None, Header(alias="Range")] = None,
-) -> StreamingResponse:
+) -> Response:
     """The uploaded recording as it was received; honours a single `Range: bytes=` range. The
     key may be sent as `?api_key=` (an `<audio>` element cannot send headers)."""
     task = get_task_or_404(session, task_id, caller)
@@ -50,19 +49,20 @@ def download_audio(
         size = storage.size(task.audio_key)
     except AudioNotFound:
         raise AudioGone("the recording is no longer stored") from None
-    headers = {
-        "Accept-Ranges": "bytes",
-        "Content-Disposition": content_disposition(download_name(task)),
-    }
+    disposition = content_disposition(download_name(task))
+    presigned = storage.presigned_url(task.audio_key, task.content_type, disposition)
+    if presigned is not None:  # S3_PRESIGN: the bucket serves the bytes (and any Range)
+        return RedirectResponse(presigned, status_code=307)
+    headers = {"Accept-Ranges": "bytes", "Content-Disposition": disposition}
     byte_range = parse_range(range_header, size)
     if byte_range is None:
         headers["Content-Length"] = str(size)
-        return StreamingResponse(_chunks(storage, task.audio_key, 0, size),
+        return StreamingResponse(storage.read_range(task.audio_key, 0, size),
                                  media_type=task.content_type, headers=headers)  # fmt: skip
     start, end = byte_range
     headers["Content-Length"] = str(end - start + 1)
     headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-    return StreamingResponse(_chunks(storage, task.audio_key, start, end + 1), status_code=206,
+    return StreamingResponse(storage.read_range(task.audio_key, start, end + 1), status_code=206,
                              media_type=task.content_type, headers=headers)  # fmt: skip
 
 
@@ -101,13 +101,3 @@ def content_disposition(filename: str) -> str:
     fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_"
                        for c in filename)  # fmt: skip
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
-
-
-def _chunks(storage: Storage, key: str, start: int, stop: int) -> Iterator[bytes]:
-    """Opened only once streaming starts, so an abandoned response leaks no file."""
-    with storage.open(key) as audio:
-        audio.seek(start)
-        remaining = stop - start
-        while remaining > 0 and (chunk := audio.read(min(CHUNK_SIZE, remaining))):
-            remaining -= len(chunk)
-            yield chunk

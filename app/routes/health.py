@@ -1,4 +1,4 @@
-"""Readiness: Redis and Postgres answer and at least one worker is alive."""
+"""Readiness: Redis, Postgres and the storage answer and at least one worker is alive."""
 
 import time
 
@@ -13,6 +13,7 @@ from app.schemas import Health
 from app.views import worker_public
 from jobs.queues import WorkerInfo, live_workers
 from models.db import session_scope
+from storage import StorageUnavailable
 
 router = APIRouter(tags=["health"], route_class=ReleasingRoute)
 
@@ -40,6 +41,12 @@ def read_health(request: Request, redis: RedisDep, settings: SettingsDep) -> JSO
     except SQLAlchemyError as exc:
         database_state = f"unavailable: {type(exc).__name__}"
         reasons.append(f"database {database_state}")
+    try:
+        request.app.state.storage.check()
+        storage_state = f"{settings.STORAGE_BACKEND} ok"
+    except StorageUnavailable as exc:
+        storage_state = f"{settings.STORAGE_BACKEND} unavailable: {exc}"
+        reasons.append(f"storage {storage_state}")
     if redis_state == "ok" and not workers:
         reasons.append("no worker alive: start one with `python -m jobs.worker`")
     health = Health(
@@ -47,6 +54,7 @@ def read_health(request: Request, redis: RedisDep, settings: SettingsDep) -> JSO
         model=settings.WHISPER_MODEL,
         redis=redis_state,
         database=database_state,
+        storage=storage_state,
         workers_active=len(workers),
         workers=[worker_public(w) for w in workers],
         uptime=round(time.monotonic() - request.app.state.started, 1),

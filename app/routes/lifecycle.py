@@ -23,6 +23,7 @@ from app.views import get_task_or_404, queued_response, task_public
 from jobs.announce import announce_end
 from jobs.queues import live_workers, model_queue, previous_run_active, remove_job
 from models import Task, TaskStatus
+from storage import StorageUnavailable
 
 router = APIRouter(
     prefix="/asr", tags=["tasks"], responses=VALIDATION_RESPONSES, route_class=ReleasingRoute
@@ -105,7 +106,12 @@ def delete_task(
     if not any(w.current_task == str(task_id) for w in live_workers(redis)):
         remove_job(own_queue, task_id)
     if audio_key is not None:
-        storage.delete(audio_key)
+        try:
+            storage.delete(audio_key)
+        except StorageUnavailable as exc:
+            # The task is gone already; its recording, now referenced by nothing, goes with
+            # the sweeper's next orphan pass.
+            logger.warning("task {}: recording {} left to the sweeper: {}", task_id, audio_key, exc)
     logger.info("task {}: deleted", task_id)
     return Response(status_code=204)
 

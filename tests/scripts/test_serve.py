@@ -32,9 +32,9 @@ def start_serve(storage: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
     )  # fmt: skip
 
 
-def interrupt(serve: subprocess.Popen[bytes]) -> None:
+def interrupt(serve: subprocess.Popen[bytes], log: Path) -> None:
     serve.send_signal(signal.SIGINT)  # what Ctrl-C sends
-    assert serve.wait(timeout=90) == 0
+    assert serve.wait(timeout=90) == 0, log.read_text()[-4000:]
 
 
 def test_serve_runs_everything_and_ctrl_c_stops_it_keeping_the_data(tmp_path: Path):
@@ -52,7 +52,7 @@ def test_serve_runs_everything_and_ctrl_c_stops_it_keeping_the_data(tmp_path: Pa
         wait_for(lambda: httpx.get(result_url, timeout=5).json()["status"] == "done",
                  timeout=120, message="the transcript")  # fmt: skip
     finally:
-        interrupt(serve)
+        interrupt(serve, log)
     text = log.read_text()
     assert "serve: stopping embedded PostgreSQL" in text and "serve: stopped" in text
     assert not answers(f"{url}/health")
@@ -63,4 +63,4 @@ def test_serve_runs_everything_and_ctrl_c_stops_it_keeping_the_data(tmp_path: Pa
         task = httpx.get(result_url, timeout=5).json()
         assert task["status"] == "done" and JFK_LINE in normalize(task["text"])
     finally:
-        interrupt(serve)
+        interrupt(serve, log)
