@@ -83,14 +83,14 @@ def running(process: subprocess.Popen) -> Iterator[subprocess.Popen]:
 
 
 @contextmanager
-def uvicorn_server(log: Path, **env: str) -> Iterator[str]:
+def uvicorn_server(log: Path, host: str = "127.0.0.1", **env: str) -> Iterator[str]:
     """The API under uvicorn on a free port, as operators run it; yields its base URL."""
     port = free_port()
-    url = f"http://127.0.0.1:{port}"
+    url = f"http://{host}:{port}"
     with log.open("w") as stderr:
         process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
-             "--host", "127.0.0.1", "--port", str(port)],
+             "--host", host, "--port", str(port)],
             cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=stderr,
         )  # fmt: skip
         with running(process):

@@ -72,7 +72,8 @@ def moto_server(host: str = "127.0.0.1", advertised: str | None = None) -> Itera
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        wait_until_serving(f"http://127.0.0.1:{port}/moto-api/", timeout=60)
+        reachable = "127.0.0.1" if host == "0.0.0.0" else host
+        wait_until_serving(f"http://{reachable}:{port}/moto-api/", timeout=60)
         yield S3Endpoint(url, "testing", "testing", "us-east-1", f"asr-test-{RUN_ID}")
     finally:
         stop(process, timeout=10)
