@@ -4,19 +4,21 @@ scope a route needs. With AUTH_ENABLED=false every caller is an anonymous admin.
 import logging
 import re
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Query, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from app.config import Settings
 from app.deps import SessionDep, SettingsDep
 from app.errors import Forbidden, Unauthorized
-from models import Scope, Task
+from models import ApiKey, Scope, Task
 from models.api_key import find_active_key
 
 API_KEY_QUERY_DOC = (
@@ -64,7 +66,7 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
     return headers.get("x-api-key") or None
 
 
-def header_key(
+async def header_key(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
     api_key: Annotated[str | None, Security(API_KEY_HEADER)],
 ) -> str | None:
@@ -75,11 +77,17 @@ def header_key(
 HeaderKey = Annotated[str | None, Depends(header_key)]
 
 
-def authenticate(key: HeaderKey, session: SessionDep, settings: SettingsDep) -> Caller:
-    return identify(key, session, settings)
+# The dependencies below are `async def`, so a request spends no thread-pool hop on them; only
+# the key lookup itself, when there is one, runs in a thread (it queries the database).
 
 
-def authenticate_browser(
+async def authenticate(key: HeaderKey, session: SessionDep, settings: SettingsDep) -> Caller:
+    if not settings.AUTH_ENABLED:
+        return ANONYMOUS
+    return await run_in_threadpool(identify, key, session, settings)
+
+
+async def authenticate_browser(
     key: HeaderKey,
     session: SessionDep,
     settings: SettingsDep,
@@ -87,7 +95,9 @@ def authenticate_browser(
 ) -> Caller:
     """For the few GET routes a browser loads by URL alone (EventSource, `<audio src>`),
     which cannot send headers: the key may also come as `?api_key=`."""
-    return identify(key or api_key or None, session, settings)
+    if not settings.AUTH_ENABLED:
+        return ANONYMOUS
+    return await run_in_threadpool(identify, key or api_key or None, session, settings)
 
 
 def identify(plain: str | None, session: Session, settings: Settings) -> Caller:
@@ -106,17 +116,28 @@ def identify(plain: str | None, session: Session, settings: Settings) -> Caller:
 
 
 def require(
-    scope: Scope, identify_caller: Callable[..., Caller] = authenticate
-) -> Callable[[Caller], Caller]:
+    scope: Scope, identify_caller: Callable[..., Awaitable[Caller]] = authenticate
+) -> Callable[[Caller], Awaitable[Caller]]:
     """A dependency: the caller, if its key has `scope` (admin has every scope)."""
 
-    def check(caller: Annotated[Caller, Depends(identify_caller)]) -> Caller:
-        if scope not in caller.scopes and not caller.is_admin:
-            raise Forbidden(f"this API key lacks the `{scope}` scope")
-        return caller
+    async def check(caller: Annotated[Caller, Depends(identify_caller)]) -> Caller:
+        return ensure_scope(caller, scope)
 
     check.__name__ = f"require_{scope}"
     return check
+
+
+def ensure_scope(caller: Caller, scope: Scope) -> Caller:
+    """`caller`, if its key has `scope` (admin has every scope); else Forbidden."""
+    if scope not in caller.scopes and not caller.is_admin:
+        raise Forbidden(f"this API key lacks the `{scope}` scope")
+    return caller
+
+
+def active_key_ids(session: Session, key_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of `key_ids` that are neither revoked nor deleted."""
+    query = select(ApiKey.id).where(ApiKey.id.in_(key_ids), ApiKey.revoked_at.is_(None))
+    return set(session.scalars(query))
 
 
 SubmitCaller = Annotated[Caller, Depends(require(Scope.SUBMIT))]

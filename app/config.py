@@ -13,7 +13,13 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import ByteSize, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 DEFAULT_QUEUE_NAME = "transcription"
 TELEGRAM_SECRET_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,256}")
@@ -34,6 +40,18 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env", extra="ignore", frozen=True, env_ignore_empty=True
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        embedded = EmbeddedServers(settings_cls)
+        return init_settings, env_settings, dotenv_settings, embedded, file_secret_settings
 
     DATABASE_URL: str = "postgresql+psycopg://postgres@127.0.0.1:5432/asr"
     REDIS_URL: str = "redis://127.0.0.1:6379/0"
@@ -80,6 +98,11 @@ class Settings(BaseSettings):
     # > 0: decode a recording's 30-s windows in batches of this size (faster-whisper's
     # BatchedInferencePipeline). 0, sequential decoding, is the default: on the benchmark it
     # kept accuracy that batching lost (docs/PERFORMANCE.md).
+    # true: a task whose decoding falls back to sampling (temperature > 0) samples from a seed
+    # taken from its id, on a copy of the model loaded for it (jobs/seeding.py), so a retry
+    # gives the same text. The copy costs the model's load time and memory once more, for
+    # those tasks only (0.2 s for tiny.en; for large-v3 on a small GPU, consider false).
+    SEEDED_SAMPLING: bool = True
     WHISPER_BATCH_SIZE: int = Field(default=0, ge=0, le=64)
     # Cross-job batching: a worker that takes a short task (<= 30 s, default-ish options) also
     # claims up to this many queued short tasks in all and transcribes them as one batch
@@ -102,6 +125,10 @@ class Settings(BaseSettings):
     JOB_FAILURE_TTL_SECONDS: int = Field(default=7 * 24 * 3600, ge=0)
     # A worker counts as alive while its heartbeat key (refreshed every third of this) exists.
     WORKER_HEARTBEAT_TTL_SECONDS: int = Field(default=30, ge=3)
+    # A lapsed heartbeat only makes a worker suspect (a starved process misses beats too).
+    # One on another machine, whose process the reconciler cannot look at, counts as dead
+    # once it has missed this many beats (of TTL/3 s each; the key expires after 3).
+    WORKER_LOST_AFTER_MISSED_BEATS: int = Field(default=10, ge=3)
     # A task whose worker died while processing it is run again up to this many times in all.
     MAX_ATTEMPTS: int = Field(default=3, ge=1)
     # The reconciler (worker start, and every RECONCILE_INTERVAL_SECONDS) leaves tasks younger
@@ -264,6 +291,29 @@ class Settings(BaseSettings):
     @property
     def telegram_max_file_bytes(self) -> int:
         return min(self.TELEGRAM_MAX_FILE_MB * 1024 * 1024, self.max_upload_bytes)
+
+
+# Written by scripts/serve under STORAGE_PATH while it runs embedded servers.
+EMBEDDED_SERVICES_FILE = Path("embedded") / "services.env"
+
+
+class EmbeddedServers(PydanticBaseSettingsSource):
+    """DATABASE_URL and REDIS_URL of the embedded servers scripts/serve runs for this
+    STORAGE_PATH, from STORAGE_PATH/embedded/services.env: scripts run beside it (apikey.py,
+    sweep.py, another worker) find them without being told. The environment and .env win."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[object, str, bool]:
+        return None, field_name, False  # __call__ reads the file whole
+
+    def __call__(self) -> dict[str, object]:
+        default = Settings.model_fields["STORAGE_PATH"].default
+        storage = Path(self.current_state.get("STORAGE_PATH") or default)
+        try:
+            lines = (storage / EMBEDDED_SERVICES_FILE).read_text().splitlines()
+        except OSError:
+            return {}
+        found = dict(line.split("=", 1) for line in lines if "=" in line)
+        return {name: found[name] for name in ("DATABASE_URL", "REDIS_URL") if found.get(name)}
 
 
 @lru_cache

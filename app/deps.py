@@ -1,4 +1,8 @@
-"""Request dependencies. Everything comes from `app.state`, set once by `create_app`."""
+"""Request dependencies. Everything comes from `app.state`, set once by `create_app`.
+
+The ones that only read `app.state` are `async def`: FastAPI runs a sync dependency in the
+thread pool, and a hop there per dependency per request cost more than the route's own work
+(docs/performance-notes.md, "API profile")."""
 
 import functools
 import inspect
@@ -18,7 +22,7 @@ from models.db import session_scope
 from storage import Storage
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -40,16 +44,16 @@ async def get_session(settings: SettingsDep) -> AsyncIterator[Session]:
         yield session
 
 
-def get_redis(request: Request) -> Redis:
+async def get_redis(request: Request) -> Redis:
     redis: Redis = request.app.state.redis
     return redis
 
 
-def get_queue(redis: Annotated[Redis, Depends(get_redis)], settings: SettingsDep) -> Queue:
+async def get_queue(redis: Annotated[Redis, Depends(get_redis)], settings: SettingsDep) -> Queue:
     return transcription_queue(redis, settings)
 
 
-def get_storage(request: Request) -> Storage:
+async def get_storage(request: Request) -> Storage:
     storage: Storage = request.app.state.storage
     return storage
 

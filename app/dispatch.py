@@ -1,5 +1,7 @@
 """Handing a task to the queue: commit the row first, then enqueue."""
 
+from datetime import UTC, datetime
+
 from loguru import logger
 from redis.exceptions import RedisError
 from rq import Queue
@@ -7,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.errors import ServiceUnavailable
+from jobs.history import append_history
 from jobs.queues import enqueue_transcription, model_queue
 from models import Task, TaskStatus
 
@@ -15,7 +18,7 @@ def dispatch(
     session: Session, queue: Queue, task: Task, settings: Settings, replace: bool = False
 ) -> None:
     """Commit `task` as queued, then enqueue it (the worker must find the row when the job
-    starts). If Redis refuses, the row is marked failed, so that it never claims `queued`
+    starts). If Redis refuses, the task ends `failed`, so that it never claims `queued`
     without a job, and the client gets a 503; the audio is kept for a retry.
 
     `replace` drops the RQ record of an earlier run first (a retry reuses the task id).
@@ -29,7 +32,12 @@ def dispatch(
         logger.error("task {}: could not enqueue: {}", task.id, exc)
         task.status = TaskStatus.FAILED
         task.error = f"could not be queued: Redis unavailable ({exc})"
+        # Ended like any failed task: a history line, and its webhook or Telegram reply owed
+        # on the row (ended, not delivered). Queuing that needs Redis too: the reconciler
+        # queues what is owed once Redis is back.
+        task.finished_at = datetime.now(UTC)
         session.commit()
+        append_history(settings.logs_path, task)
         raise ServiceUnavailable(
             "the task was stored but could not be queued because Redis is unavailable; "
             "retry it later",

@@ -159,11 +159,15 @@ def responses(*errors: type[AppError]) -> dict[int | str, dict[str, Any]]:
     return {e.status_code: {"model": ErrorBody, "description": e.error} for e in errors}
 
 
-async def _app_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, AppError)
+def app_error_response(exc: AppError) -> JSONResponse:
     response = error_response(exc.status_code, exc.error, exc.detail, **exc.extra)
     response.headers.update(exc.headers or {})
     return response
+
+
+async def _app_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AppError)
+    return app_error_response(exc)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -194,11 +198,16 @@ def outage_body(exc: Exception) -> dict[str, str]:
     return {"error": "service unavailable", "detail": detail, "dependency": dependency}
 
 
-async def _dependency_down(request: Request, exc: Exception) -> JSONResponse:
+def dependency_down_response(request: Request, exc: Exception) -> JSONResponse:
+    """The 503 for one of `OUTAGES`, logged."""
     body = outage_body(exc)
     dependency = body["dependency"]
     logger.warning("{} {}: {} unavailable: {}", request.method, request.url.path, dependency, exc)
     return JSONResponse(body, status_code=503)
+
+
+async def _dependency_down(request: Request, exc: Exception) -> JSONResponse:
+    return dependency_down_response(request, exc)
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:

@@ -2,7 +2,7 @@
 
 import statistics
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from models import Task, TaskStatus
@@ -30,19 +30,24 @@ def recent_rtf(session: Session) -> float:
 
 def audio_seconds_ahead(session: Session, before_seq: int | None = None) -> float:
     """Audio still to transcribe ahead of a task: queued tasks older than it (all of them
-    when `before_seq` is None) plus the unfinished part of those in progress."""
-    queued = select(Task.duration_seconds).where(Task.status == TaskStatus.QUEUED)
-    in_progress = select(Task.duration_seconds, Task.progress).where(
-        Task.status == TaskStatus.PROCESSING
-    )
+    when `before_seq` is None) plus the unfinished part of those in progress. One query: it
+    is part of every submit's answer."""
+    queued = Task.status == TaskStatus.QUEUED
+    # A worker may have started the task itself already: it is not ahead of itself.
+    in_progress = Task.status == TaskStatus.PROCESSING
     if before_seq is not None:
-        queued = queued.where(Task.seq < before_seq)
-        # A worker may have started the task itself already: it is not ahead of itself.
-        in_progress = in_progress.where(Task.seq != before_seq)
-    processing = session.execute(in_progress).all()
-    ahead = sum(d or 0.0 for d in session.scalars(queued))
-    ahead += sum((d or 0.0) * (100 - p) / 100 for d, p in processing)
-    return ahead
+        queued = and_(queued, Task.seq < before_seq)
+        in_progress = and_(in_progress, Task.seq != before_seq)
+    duration = func.coalesce(Task.duration_seconds, 0.0)
+    ahead = session.scalar(
+        select(
+            func.coalesce(func.sum(duration).filter(queued), 0.0)
+            + func.coalesce(
+                func.sum(duration * (100 - Task.progress) / 100).filter(in_progress), 0.0
+            )
+        ).where(Task.status.in_((TaskStatus.QUEUED, TaskStatus.PROCESSING)))
+    )
+    return float(ahead or 0.0)
 
 
 def estimated_wait(

@@ -23,8 +23,9 @@ from redis.exceptions import RedisError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.auth import Caller
+from app.auth import Caller, active_key_ids
 from app.config import Settings
+from app.errors import OUTAGES
 from jobs.queues import model_queue, queue_position
 from models import Task, TaskStatus
 from models.db import session_scope
@@ -35,6 +36,9 @@ SUBSCRIBER_BUFFER = 500
 RECONNECT_SECONDS = 1.0
 # How long a new stream waits for the LISTEN connection before answering 503.
 CONNECT_TIMEOUT_SECONDS = 10.0
+# How often the keys of open streams are checked: a key is checked when its stream opens,
+# and a stream may stay open for days; a revoked key's streams end within this.
+KEY_CHECK_SECONDS = 2.0
 ERROR_PREVIEW_CHARS = 500
 
 
@@ -62,8 +66,10 @@ RESET = object()  # in a subscriber's queue: events were lost, the client must s
 
 
 class Subscription:
-    def __init__(self) -> None:
+    def __init__(self, key_id: uuid.UUID | None = None) -> None:
         self.queue: asyncio.Queue[TaskEvent | object] = asyncio.Queue(SUBSCRIBER_BUFFER)
+        self.key_id = key_id  # the API key the stream was opened with; None with auth off
+        self.key_revoked = False
 
     def deliver(self, item: TaskEvent | object) -> None:
         try:
@@ -84,6 +90,7 @@ class TaskEventHub:
         self.subscribers: set[Subscription] = set()
         self.listener: asyncio.Task[None] | None = None
         self.listening: asyncio.Event | None = None
+        self.key_watcher: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Open the LISTEN connection if it is not open yet; TimeoutError if the database
@@ -91,13 +98,16 @@ class TaskEventHub:
         if self.listener is None or self.listener.done():
             self.listening = asyncio.Event()
             self.listener = asyncio.create_task(self._listen(self.listening))
+        if self.key_watcher is None or self.key_watcher.done():
+            self.key_watcher = asyncio.create_task(self._watch_keys())
         assert self.listening is not None
         await asyncio.wait_for(self.listening.wait(), CONNECT_TIMEOUT_SECONDS)
 
     @contextlib.contextmanager
-    def subscription(self) -> Iterator[Subscription]:
-        """Receives every event committed while the block runs (after `start`)."""
-        subscription = Subscription()
+    def subscription(self, key_id: uuid.UUID | None = None) -> Iterator[Subscription]:
+        """Receives every event committed while the block runs (after `start`); marked
+        `key_revoked` once `key_id` is revoked."""
+        subscription = Subscription(key_id)
         self.subscribers.add(subscription)
         try:
             yield subscription
@@ -122,6 +132,28 @@ class TaskEventHub:
                 listening.clear()
                 logger.warning("task events: listener lost the database ({}); reconnecting", exc)
                 await asyncio.sleep(RECONNECT_SECONDS)
+
+    async def _watch_keys(self) -> None:
+        """Marks the subscriptions whose key has been revoked (or deleted) since."""
+        while True:
+            await asyncio.sleep(KEY_CHECK_SECONDS)
+            watched = {s.key_id for s in self.subscribers if s.key_id is not None}
+            if not watched:
+                continue
+            try:
+                active = await asyncio.to_thread(self._active_keys, watched)
+            except OUTAGES as exc:  # the stream stays until the key can be checked again
+                logger.warning("task events: could not check the keys of open streams: {}", exc)
+                continue
+            # Only the keys just looked up: a stream opened meanwhile was not checked here.
+            revoked = watched - active
+            for subscription in list(self.subscribers):
+                if subscription.key_id in revoked:
+                    subscription.key_revoked = True
+
+    def _active_keys(self, key_ids: set[uuid.UUID]) -> set[uuid.UUID]:
+        with session_scope(self.settings.DATABASE_URL) as session:
+            return active_key_ids(session, key_ids)
 
     async def _described(self, payload: str) -> TaskEvent | object:
         try:

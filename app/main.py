@@ -14,8 +14,10 @@ from app.deps import ReleasingRoute
 from app.errors import install_error_handlers
 from app.events import TaskEventHub
 from app.metrics import install_metrics
+from app.polling import PollHints
 from app.routes import (
     audio,
+    docs,
     events,
     exports,
     health,
@@ -27,12 +29,20 @@ from app.routes import (
     tasks,
     telegram,
 )
+from app.upload_auth import UploadKeyMiddleware, UploadRoute
 from app.uploads import UploadLimitMiddleware
 from jobs.queues import connect_redis
+from models import Scope as KeyScope
 from storage import get_storage
 
 API_PREFIX = "/api/v1"
-OPENAI_UPLOAD_PATHS = ("/v1/audio/transcriptions", "/v1/audio/translations")
+# Every route that takes a multipart upload; the OpenAI-compatible ones answer with the
+# transcript, so their key needs `read` too.
+UPLOAD_ROUTES = {
+    f"{API_PREFIX}/asr/submit": UploadRoute((KeyScope.SUBMIT,)),
+    "/v1/audio/transcriptions": UploadRoute((KeyScope.SUBMIT, KeyScope.READ), openai=True),
+    "/v1/audio/translations": UploadRoute((KeyScope.SUBMIT, KeyScope.READ), openai=True),
+}
 DESCRIPTION = """
 Upload audio or video, get a task id at once, fetch the transcript when a worker has
 produced it. Errors are JSON: `{"error": "...", "detail": "..."}`.
@@ -43,7 +53,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings, "api")
     hide_query_keys_in_access_log()  # the event stream and audio accept `?api_key=`
-    app = FastAPI(title="Whisper batch transcription", version="0.1.0", description=DESCRIPTION)
+    app = FastAPI(
+        title="Whisper batch transcription", version="0.1.0", description=DESCRIPTION,
+        docs_url=None, redoc_url=None,  # app/routes/docs.py: the same, without a CDN
+    )  # fmt: skip
     app.router.route_class = ReleasingRoute  # for routes added on the app itself (/metrics)
     app.state.settings = settings
     # Few retries: a request should fail fast with 503 rather than hang while Redis is down.
@@ -51,14 +64,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.storage = get_storage(settings)
     app.state.started = time.monotonic()
     app.state.task_events = TaskEventHub(settings, app.state.redis)
+    app.state.poll_hints = PollHints()
 
     app.state.http_metrics = install_metrics(app, settings, app.state.redis)
     install_error_handlers(app)
     app.add_middleware(
-        UploadLimitMiddleware,
-        max_bytes=settings.max_upload_bytes,
-        paths=(f"{API_PREFIX}/asr/submit", *OPENAI_UPLOAD_PATHS),
+        UploadLimitMiddleware, max_bytes=settings.max_upload_bytes, paths=tuple(UPLOAD_ROUTES)
     )
+    if settings.AUTH_ENABLED:  # added after, so it runs first: no key, no 413 either
+        app.add_middleware(UploadKeyMiddleware, settings=settings, routes=UPLOAD_ROUTES)
     app.add_middleware(AccessLog)
     if settings.CORS_ORIGINS:
         app.add_middleware(
@@ -73,6 +87,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount("/rq", dashboard_asgi(settings))
     app.include_router(page.router)  # the web page at /
     app.mount("/static", page.static_files())
+    app.include_router(docs.router)  # /docs, /redoc
+    app.mount(docs.ASSETS_URL, docs.static_files())
     app.include_router(health.router)
     app.include_router(health.router, prefix=API_PREFIX, include_in_schema=False)
     return app

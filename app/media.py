@@ -1,7 +1,18 @@
 """Probing an upload with PyAV: is there an audio stream we can decode, in what container,
-and how long is it. Only the container's headers and the first audio frame are read."""
+and how long is it. One audio frame is decoded; the rest is only demuxed, to measure it.
 
+A header's duration is whatever the writer put there: missing from a WebM written to a pipe,
+or edited to say 10 s over hours of audio. The length is taken from the audio packets'
+timestamps instead (FFmpeg reads them without decoding: ~2 µs a packet), and the header is
+used only where the packets carry none. The worker counts decoded seconds as well
+(jobs/audio_stream.py), since timestamps can be edited too.
+"""
+
+import itertools
+import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import BinaryIO
 
 import av
@@ -46,18 +57,20 @@ class MediaInfo:
     extension: str
     content_type: str
     codec: str
+    # Measured; past max_seconds it is where measuring stopped, just beyond the limit.
     duration_seconds: float | None
     has_video: bool
 
 
-def probe(stream: BinaryIO) -> MediaInfo:
-    """Read `stream` far enough to know it decodes; rewinds it afterwards."""
+def probe(stream: BinaryIO, max_seconds: float = 0) -> MediaInfo:
+    """Check that `stream` decodes and measure its length, stopping once it is longer than
+    `max_seconds` (0: no limit); rewinds it afterwards."""
     stream.seek(0)
     try:
         with av.open(
             stream, mode="r", metadata_errors="ignore", options=NO_NESTED_PROTOCOLS
         ) as container:
-            info = _describe(container)
+            info = _describe(container, max_seconds)
     except (av.error.FFmpegError, OSError) as exc:
         raise ProbeError(f"not a recognised audio or video file ({_reason(exc)})") from None
     finally:
@@ -65,12 +78,18 @@ def probe(stream: BinaryIO) -> MediaInfo:
     return info
 
 
-def _describe(container: av.container.InputContainer) -> MediaInfo:
+def _describe(container: av.container.InputContainer, max_seconds: float) -> MediaInfo:
     if not container.streams.audio:
         raise ProbeError(f"the {container.format.name} file has no audio track")
     audio = container.streams.audio[0]
-    if not _decodes_a_frame(container, audio):
+    packets = container.demux(audio)
+    probed: list[av.Packet] = []
+    if not _decodes_a_frame(packets, probed):
         raise ProbeError(f"the {audio.codec_context.name} audio track has no decodable frames")
+    measured = None
+    if audio.time_base:
+        rest = _until_unreadable(packets)
+        measured = _timestamps_span(itertools.chain(probed, rest), audio.time_base, max_seconds)
     has_video = any(s.type == "video" for s in container.streams)
     extension, content_type = _file_type(container, has_video)
     return MediaInfo(
@@ -78,13 +97,15 @@ def _describe(container: av.container.InputContainer) -> MediaInfo:
         extension=extension,
         content_type=content_type,
         codec=audio.codec_context.name,
-        duration_seconds=_duration(container, audio),
+        duration_seconds=measured if measured is not None else _header_duration(container, audio),
         has_video=has_video,
     )
 
 
-def _decodes_a_frame(container: av.container.InputContainer, audio: av.AudioStream) -> bool:
-    for count, packet in enumerate(container.demux(audio)):
+def _decodes_a_frame(packets: Iterator[av.Packet], probed: list[av.Packet]) -> bool:
+    """Whether one of the first packets decodes; those looked at are added to `probed`."""
+    for count, packet in enumerate(packets):
+        probed.append(packet)
         if count >= MAX_PROBE_PACKETS:
             return False
         try:
@@ -95,7 +116,38 @@ def _decodes_a_frame(container: av.container.InputContainer, audio: av.AudioStre
     return False
 
 
-def _duration(container: av.container.InputContainer, audio: av.AudioStream) -> float | None:
+def _until_unreadable(packets: Iterator[av.Packet]) -> Iterator[av.Packet]:
+    """`packets` up to the first that FFmpeg cannot read: damage later in a file ends the
+    measuring, not the upload (the worker transcribes as far as it decodes)."""
+    try:
+        yield from packets
+    except av.error.FFmpegError:
+        return
+
+
+def _timestamps_span(
+    packets: Iterable[av.Packet], time_base: Fraction, max_seconds: float
+) -> float | None:
+    """Seconds from the first packet's start to the last one's end; counting stops once the
+    span passes `max_seconds` (0: no limit). None when no packet has a timestamp."""
+    limit = max_seconds / time_base if max_seconds else math.inf
+    first: int | None = None
+    end: int | None = None
+    for packet in packets:
+        start = packet.pts
+        if start is None:  # the demuxer's final flush packet, or a stream without timestamps
+            continue
+        first = start if first is None else min(first, start)
+        stop = start + (packet.duration or 0)
+        end = stop if end is None else max(end, stop)
+        if end - first > limit:
+            break
+    if first is None or end is None:
+        return None
+    return round(float((end - first) * time_base), 3)
+
+
+def _header_duration(container: av.container.InputContainer, audio: av.AudioStream) -> float | None:
     if container.duration:
         return round(container.duration / av.time_base, 3)
     if audio.duration and audio.time_base:

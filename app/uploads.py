@@ -51,16 +51,17 @@ def store_upload(
     if size > max_bytes:
         raise too_large(max_bytes)
     try:
-        media = probe(upload.file)
+        media = probe(upload.file, max_audio_seconds)
     except ProbeError as exc:
         raise UnsupportedMedia(
             f"{upload.filename or 'the upload'}: {exc}", accepted=ACCEPTED_FORMATS
         ) from None
+    # Measured, not the header's word; measuring stops just past the limit.
     duration = media.duration_seconds or 0
     if max_audio_seconds and duration > max_audio_seconds:
         raise PayloadTooLarge(
-            f"the recording lasts {duration:.0f} s, longer than the limit of "
-            f"{max_audio_seconds} s (MAX_AUDIO_SECONDS)",
+            f"the recording lasts longer than the limit of {max_audio_seconds} s "
+            "(MAX_AUDIO_SECONDS)",
             max_audio_seconds=max_audio_seconds,
         )
     key = recording_key(datetime.now(UTC).date(), seq, task_id, media.extension)

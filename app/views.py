@@ -4,6 +4,7 @@ import uuid
 
 from fastapi import Request, Response
 from loguru import logger
+from pydantic import BaseModel
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
@@ -62,6 +63,13 @@ def queued_response(
         result_url=str(request.url_for("read_result", task_id=task.id)),
         warning=NO_WORKER_WARNING if workers == 0 else None,
     )
+
+
+def json_response(model: BaseModel) -> Response:
+    """`model` as the JSON FastAPI would send for it (the route's `response_model` still
+    documents it), without FastAPI validating it once more in a thread-pool hop: for the
+    routes clients poll (docs/performance-notes.md, "API profile")."""
+    return Response(model.model_dump_json(by_alias=True), media_type="application/json")
 
 
 def task_public(task: Task, request: Request) -> TaskPublic:

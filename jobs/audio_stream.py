@@ -10,6 +10,7 @@ import itertools
 import queue
 import threading
 from collections.abc import Generator, Iterator
+from contextlib import closing
 from typing import Any, BinaryIO, TypeVar
 
 import av
@@ -19,8 +20,22 @@ SAMPLE_RATE = 16000
 # Where to look for a quiet cut: this many seconds either side of the nominal boundary.
 CUT_SEARCH_SECONDS = 15
 CUT_WINDOW_SECONDS = 0.1
+# A recording measured at upload as just within MAX_AUDIO_SECONDS may decode a little longer
+# (encoder delay, padding, a last frame the timestamps do not count).
+LENGTH_SLACK_SECONDS = 1.0
 
 T = TypeVar("T")
+
+
+class RecordingTooLong(Exception):
+    """Decoding went past the longest recording the service takes. The length the upload
+    was measured at is a container's word (timestamps can be edited); decoded samples are
+    what is actually transcribed, so the worker counts those too."""
+
+    def __init__(self, max_seconds: float) -> None:
+        super().__init__(
+            f"the recording lasts longer than the limit of {max_seconds:g} s (MAX_AUDIO_SECONDS)"
+        )
 
 
 def duration_seconds(audio: BinaryIO) -> float | None:
@@ -33,19 +48,25 @@ def duration_seconds(audio: BinaryIO) -> float | None:
         audio.seek(0)
 
 
-def pieces(audio: BinaryIO, piece_seconds: float) -> Iterator[tuple[float, np.ndarray]]:
-    """(offset in seconds, float32 mono 16 kHz samples), piece by piece.
+def pieces(
+    audio: BinaryIO, piece_seconds: float, max_seconds: float = 0
+) -> Iterator[tuple[float, np.ndarray]]:
+    """(offset in seconds, float32 mono 16 kHz samples), piece by piece. Raises
+    RecordingTooLong once more than `max_seconds` (0: no limit) have been decoded.
 
     Decoded exactly as faster-whisper's `decode_audio` does (FFmpeg resampling to s16, then
     scaled), so a file shorter than one piece gives identical samples.
     """
     target = int(piece_seconds * SAMPLE_RATE)
     search = int(CUT_SEARCH_SECONDS * SAMPLE_RATE)
+    limit = int((max_seconds + LENGTH_SLACK_SECONDS) * SAMPLE_RATE) if max_seconds else 0
     buffer: list[np.ndarray] = []
     buffered, offset = 0, 0
     for block in _decoded_blocks(audio):
         buffer.append(block)
         buffered += len(block)
+        if limit and offset + buffered > limit:
+            raise RecordingTooLong(max_seconds)
         while buffered >= target + search:
             samples = np.concatenate(buffer)
             cut = quietest_cut(samples, target, search)
@@ -54,6 +75,23 @@ def pieces(audio: BinaryIO, piece_seconds: float) -> Iterator[tuple[float, np.nd
             buffer, buffered, offset = [rest], len(rest), offset + cut
     if buffered:
         yield offset / SAMPLE_RATE, np.concatenate(buffer).astype(np.float32) / 32768.0
+
+
+def whole_if_within(audio: BinaryIO, max_seconds: float) -> np.ndarray | None:
+    """All of `audio` as `pieces` decodes a short file, or None as soon as decoding passes
+    `max_seconds`: the rest is neither decoded nor held, whatever the file's header claims."""
+    limit = int(max_seconds * SAMPLE_RATE)
+    blocks: list[np.ndarray] = []
+    decoded = 0
+    with closing(_decoded_blocks(audio)) as decoding:
+        for block in decoding:
+            decoded += len(block)
+            if decoded > limit:
+                return None
+            blocks.append(block)
+    if not blocks:
+        return np.zeros(0, dtype=np.float32)
+    return np.concatenate(blocks).astype(np.float32) / 32768.0
 
 
 def prefetched(items: Iterator[T]) -> Generator[T, None, None]:
@@ -109,7 +147,7 @@ def quietest_cut(samples: np.ndarray, target: int, search: int) -> int:
     return start + int(np.argmin(energy)) * window + window // 2
 
 
-def _decoded_blocks(audio: BinaryIO) -> Iterator[np.ndarray]:
+def _decoded_blocks(audio: BinaryIO) -> Generator[np.ndarray, None, None]:
     resampler = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE)
     audio.seek(0)
     with av.open(audio, mode="r", metadata_errors="ignore") as container:

@@ -4,7 +4,7 @@ The worker that takes a short task's job claims up to BATCH_MAX_JOBS - 1 more qu
 tasks with the same options (oldest first, `FOR UPDATE SKIP LOCKED`, so two workers never
 claim the same task), takes their jobs off the queue, and transcribes all of them in one
 batch (jobs/batching.py). Each task keeps its own row, result, language, progress, failure
-and history line.
+and history line, and is finished and announced as soon as its own clip is done.
 
 Crash safety is the single job's: a claimed task is `processing` under this worker's name and
 listed in its heartbeat; if the worker dies, the reconciler finds it and queues it again.
@@ -21,7 +21,7 @@ from rq import get_current_job
 from sqlalchemy import select
 
 from app.config import Settings
-from jobs import audio_stream, batching, engine, inflight
+from jobs import audio_stream, batching, engine, inflight, seeding
 from jobs.checkpoint import (
     BatchCheckpoint,
     Checkpoint,
@@ -48,8 +48,9 @@ class BatchMember:
 def batchable(
     settings: Settings, options: engine.TranscriptionOptions, duration: float | None
 ) -> bool:
-    """Short, and with options the batch decoder reproduces exactly. Word timestamps and the
-    VAD filter take the one-at-a-time path."""
+    """Short, and with options the batch decoder reproduces exactly. Word timestamps, the
+    VAD filter and a fixed temperature above 0 (every decode sampled, which only the
+    one-at-a-time path seeds per task) take the one-at-a-time path."""
     return (
         settings.BATCH_MAX_JOBS > 1
         and duration is not None
@@ -57,6 +58,7 @@ def batchable(
         and settings.WHISPER_BATCH_SIZE == 0
         and not options.word_timestamps
         and not options.vad_filter
+        and not options.temperature
     )
 
 
@@ -137,36 +139,36 @@ def _run(
 ) -> list[BaseException | None]:
     model = engine.get_model(settings)
     outcomes: list[BaseException | None] = [None] * len(members)
-    clips: dict[int, np.ndarray] = {}
-    for n, member in enumerate(members):
-        try:
-            clips[n] = read_clip(settings, member)
-        except Exception as exc:  # this clip's problem only
-            outcomes[n] = record_failure(settings, member.task_id, exc,
-                                         time.monotonic() - started)  # fmt: skip
-    short = [n for n, samples in clips.items() if len(samples) <= batching.MAX_CLIP_SECONDS * 16000]
+    clips, alone = read_clips(settings, members, outcomes, started)
+    short = list(clips)
+    finished: set[int] = set()
+    total_audio = sum(len(samples) for samples in clips.values()) / audio_stream.SAMPLE_RATE
+
+    def finish(index: int, transcript: engine.Transcript) -> None:
+        n = short[index]
+        # Charged its share, by length, of the batch's time until its clip was done.
+        share = (time.monotonic() - started) * transcript.duration / (total_audio or 1.0)
+        with_retries(finish_done, settings, members[n].task_id, transcript, share, model.name)
+        finished.add(n)
+
     checkpoint = BatchCheckpoint(settings, [members[n].task_id for n in short], started)
     stats = batching.BatchStats()
     try:
         transcripts = batching.transcribe_clips(
             model, [clips[n] for n in short], options, settings.BATCH_MAX_JOBS,
-            settings.BATCH_PACKING, checkpoint, stats,
+            settings.BATCH_PACKING, checkpoint, stats, finish,
         )  # fmt: skip
+        # Their windows needed temperature fallback, which is seeded per task only alone.
+        alone += [n for n, transcript in zip(short, transcripts, strict=True) if transcript is None]
     except (TranscriptionTimeout, WorkerStopping) as stop:
-        stopped(settings, [members[n] for n in clips], stop, time.monotonic() - started)
+        unfinished = [members[n] for n in [*short, *alone] if n not in finished]
+        stopped(settings, unfinished, stop, time.monotonic() - started)
         raise
     except Exception as exc:
-        # The batch itself broke: each clip gets its own run, and its own outcome.
+        # The batch itself broke: each clip not yet done gets its own run, and its own outcome.
         logger.opt(exception=exc).warning("batch of {} failed; one at a time", len(short))
-        transcripts = []
-        short = []
-    elapsed = time.monotonic() - started
-    total_audio = sum(t.duration for t in transcripts) or 1.0
-    for n, transcript in zip(short, transcripts, strict=True):
-        # Each task is charged its share of the batch's time, by length.
-        share = elapsed * transcript.duration / total_audio
-        with_retries(finish_done, settings, members[n].task_id, transcript, share, model.name)
-    alone = [n for n in clips if n not in short]
+        alone += [n for n in short if n not in finished]
+    alone.sort()
     for position, n in enumerate(alone):
         try:
             outcomes[n] = transcribe_alone(settings, model, members[n], options)
@@ -175,22 +177,44 @@ def _run(
                 with_retries(put_back, settings, members[rest].task_id)
             raise
     logger.info(
-        "batch of {}: {} clips decoded together in {:.1f} s ({} streams, {} steps, {} "
+        "batch of {}: {} clips done together in {:.1f} s ({} streams, {} steps, {} "
         "re-decoded alone after the packing check), {} one at a time",
-        len(members), len(short), stats.seconds, stats.streams, stats.steps,
+        len(members), len(finished), stats.seconds, stats.streams, stats.steps,
         stats.rechecked_clips, len(alone),
     )  # fmt: skip
     return outcomes
 
 
-def read_clip(settings: Settings, member: BatchMember) -> np.ndarray:
+def read_clips(
+    settings: Settings,
+    members: list[BatchMember],
+    outcomes: list[BaseException | None],
+    started: float,
+) -> tuple[dict[int, np.ndarray], list[int]]:
+    """The members' clips by position, and the positions of those too long for the batch;
+    a clip that cannot be read fails alone (its outcome set here)."""
+    clips: dict[int, np.ndarray] = {}
+    too_long: list[int] = []
+    for n, member in enumerate(members):
+        try:
+            samples = read_clip(settings, member)
+        except Exception as exc:  # this clip's problem only
+            outcomes[n] = record_failure(settings, member.task_id, exc,
+                                         time.monotonic() - started)  # fmt: skip
+            continue
+        if samples is None:
+            too_long.append(n)
+        else:
+            clips[n] = samples
+    return clips, too_long
+
+
+def read_clip(settings: Settings, member: BatchMember) -> np.ndarray | None:
+    """The clip's samples; None when it decodes longer than a batch clip (its measured length
+    was wrong, e.g. edited timestamps): it is transcribed alone after the batch, piece by
+    piece, and no more of it than a batch clip is ever held here."""
     with get_storage(settings).open(member.audio_key) as audio:
-        # Short files are one piece; a longer one (its probed duration was wrong) is
-        # transcribed alone after the batch.
-        pieces = [
-            samples for _, samples in audio_stream.pieces(audio, 2 * batching.MAX_CLIP_SECONDS)
-        ]
-    return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+        return audio_stream.whole_if_within(audio, batching.MAX_CLIP_SECONDS)
 
 
 def transcribe_alone(
@@ -205,7 +229,8 @@ def transcribe_alone(
         with get_storage(settings).open(member.audio_key) as audio:
             transcript = engine.transcribe(
                 model, audio, options, Checkpoint(settings, member.task_id, started),
-                settings.AUDIO_PIECE_SECONDS,
+                settings.AUDIO_PIECE_SECONDS, max_seconds=settings.MAX_AUDIO_SECONDS,
+                seed=seeding.task_seed(settings, member.task_id),
             )  # fmt: skip
         with_retries(finish_done, settings, member.task_id, transcript,
                      time.monotonic() - started, model.name)  # fmt: skip

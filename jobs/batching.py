@@ -5,8 +5,11 @@ for one sequence as for several, so clips transcribed one at a time waste most o
 Here every clip is a *stream* of 30-s windows and all streams advance in lockstep: each step
 encodes one window of up to `batch_size` streams at once and decodes them in one `generate`
 call. Per stream, the step does what faster-whisper's sequential `generate_segments` does for
-one window (same options object, same timestamp rules, temperature fallback, no-speech skip,
-seeking to the last timestamp), so a clip's text matches a one-at-a-time run.
+one window (same options object, same timestamp rules, no-speech skip, seeking to the last
+timestamp), so a clip's text matches a one-at-a-time run. A window whose text needs
+faster-whisper's temperature fallback leaves the batch with its clip: the fallback samples at
+random, and only the one-at-a-time path samples from the task's own seed (jobs/seeding.py).
+Each clip is reported done as soon as its own stream is.
 
 With `pack`, clips shorter than half a window share a stream, separated by PACK_GAP_SECONDS of
 silence, and segments go back to their clip by time. Whisper sometimes merges two clips into
@@ -20,7 +23,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-import ctranslate2
 import numpy as np
 from faster_whisper.audio import pad_or_trim
 from faster_whisper.tokenizer import Tokenizer
@@ -71,6 +73,7 @@ class Stream:
     prompt_reset_since: int = 0
     seek: int = 0
     segments: list[dict[str, Any]] = field(default_factory=list)
+    handed_off: bool = False  # a window needed temperature fallback: transcribed alone instead
 
     @property
     def content_frames(self) -> int:
@@ -78,7 +81,11 @@ class Stream:
 
     @property
     def done(self) -> bool:
-        return self.seek >= self.content_frames
+        return self.handed_off or self.seek >= self.content_frames
+
+    @property
+    def covered_frames(self) -> int:
+        return self.content_frames if self.done else self.seek
 
 
 @dataclass
@@ -88,12 +95,14 @@ class BatchStats:
     steps: int = 0
     packed_clips: int = 0
     rechecked_clips: int = 0  # packed clips that failed the check and were decoded alone
-    temperature_fallbacks: int = 0
+    temperature_fallbacks: int = 0  # windows that needed one: their clips left the batch
     seconds: float = 0.0
 
 
 # Called after every batched step with the share of the audio decoded so far (0 to 1).
 StepCallback = Callable[[float], None]
+# Called with a clip's index and transcript as soon as that clip is done.
+DoneCallback = Callable[[int, Transcript], None]
 
 
 def transcribe_clips(
@@ -104,12 +113,14 @@ def transcribe_clips(
     pack: bool,
     on_step: StepCallback = lambda covered: None,
     stats: BatchStats | None = None,
-) -> list[Transcript]:
-    """Transcripts of `samples` (16 kHz mono float32 clips of at most 30 s), in order.
+    on_done: DoneCallback = lambda index, transcript: None,
+) -> list[Transcript | None]:
+    """Transcripts of `samples` (16 kHz mono float32 clips of at most 30 s), in order; None
+    for a clip whose decoding needs temperature fallback (to be transcribed alone).
 
     Every clip gets the same options; language is detected per clip when `options.language`
     is None and the model is multilingual. `on_step` runs after every batched step and may
-    raise to stop (time limit, shutdown).
+    raise to stop (time limit, shutdown); `on_done` as soon as a clip is done.
     """
     stats = stats if stats is not None else BatchStats()
     started = time.monotonic()
@@ -126,28 +137,37 @@ def transcribe_clips(
             )  # fmt: skip
         return tokenizers[language]
 
+    transcripts: list[Transcript | None] = [None] * len(clips)
+    recheck: list[int] = []
+
+    def finish(i: int, segments: list[dict[str, Any]]) -> None:
+        transcripts[i] = transcript = transcript_of(clips[i], segments)
+        on_done(i, transcript)
+
+    def finish_stream(stream: Stream) -> None:
+        if stream.handed_off:
+            return
+        assigned, failed = assign_segments(stream, clips)
+        recheck.extend(failed)
+        for i in stream.clips:
+            if i not in failed:
+                finish(i, assigned[i])
+
+    for i in (i for i, clip in enumerate(clips) if not clip.has_speech):
+        finish(i, [])  # nothing to decode: done before any other clip is started
     with_speech = [i for i, clip in enumerate(clips) if clip.has_speech]
     groups = plan_streams(clips, with_speech, pack)
     streams = [make_stream(model, clips, group, tokenizer_for, fw_options) for group in groups]
     stats.streams = len(streams)
     stats.packed_clips = sum(len(g) for g in groups if len(g) > 1)
-    decode_streams(model, streams, fw_options, batch_size, on_step, stats)
-
-    segments: dict[int, list[dict[str, Any]]] = {i: [] for i in range(len(clips))}
-    recheck: list[int] = []
-    for stream in streams:
-        assigned, failed = assign_segments(stream, clips)
-        segments.update(assigned)
-        recheck.extend(failed)
+    decode_streams(model, streams, fw_options, batch_size, on_step, stats, finish_stream)
     if recheck:
         stats.rechecked_clips = len(recheck)
         alone = [make_stream(model, clips, [i], tokenizer_for, fw_options) for i in recheck]
-        decode_streams(model, alone, fw_options, batch_size, on_step, stats)
-        for stream in alone:
-            segments[stream.clips[0]] = stream.segments
+        decode_streams(model, alone, fw_options, batch_size, on_step, stats, finish_stream)
 
     stats.seconds = time.monotonic() - started
-    return [transcript_of(clip, segments[i]) for i, clip in enumerate(clips)]
+    return transcripts
 
 
 def describe_clip(model: LoadedModel, samples: np.ndarray, options: TranscriptionOptions) -> Clip:
@@ -245,8 +265,10 @@ def decode_streams(
     batch_size: int,
     on_step: StepCallback,
     stats: BatchStats,
+    on_stream_done: Callable[[Stream], None],
 ) -> None:
-    """Advance every stream window by window, `batch_size` streams per encode/generate."""
+    """Advance every stream window by window, `batch_size` streams per encode/generate;
+    `on_stream_done` runs for each stream as soon as it is done."""
     while active := [s for s in streams if not s.done]:
         # CTranslate2 wants <|startoftranscript|> at the same place in every prompt of a
         # batch: streams whose prompt carries a different amount of previous text wait.
@@ -261,7 +283,10 @@ def decode_streams(
         group = largest[: max(1, batch_size)]
         step(model, group, [prompts[id(s)] for s in group], fw_options, stats)
         stats.steps += 1
-        decoded = sum(min(s.seek, s.content_frames) for s in streams)
+        for stream in group:
+            if stream.done:
+                on_stream_done(stream)
+        decoded = sum(s.covered_frames for s in streams)
         on_step(decoded / max(1, sum(s.content_frames for s in streams)))
 
 
@@ -293,44 +318,21 @@ def step(
     encoder_output = whisper.encode(np.stack(windows))
     temperature = options.temperatures[0]
     results = generate(whisper, encoder_output, prompts, options, temperature)
-    decoded = [judge(r, s, options, temperature) for r, s in zip(results, streams, strict=True)]
-    tried: list[list[Decoded]] = [[d] for d in decoded]
-    # faster-whisper's temperature fallback, batched: the windows whose text looks wrong are
-    # decoded again together at the next temperature, until each passes or none is left.
-    for temperature in options.temperatures[1:]:
-        again = [n for n, d in enumerate(decoded) if d.needs_fallback]
-        if not again:
-            break
-        stats.temperature_fallbacks += len(again)
-        retry_output = encoder_rows(whisper, encoder_output, windows, again)
-        retried = generate(whisper, retry_output, [prompts[n] for n in again], options, temperature)
-        for n, result in zip(again, retried, strict=True):
-            decoded[n] = judge(result, streams[n], options, temperature)
-            tried[n].append(decoded[n])
-    for n, d in enumerate(decoded):
-        if d.needs_fallback:  # every temperature failed: the most likely text, as faster-whisper
-            passable = [t for t in tried[n] if not t.too_repetitive] or tried[n]
-            d = max(passable, key=lambda t: t.avg_logprob)._replace(temperature=d.temperature)
-        advance(whisper, streams[n], sizes[n], options, d)
-
-
-def encoder_rows(
-    whisper: Any, encoder_output: Any, windows: list[np.ndarray], rows: list[int]
-) -> Any:
-    """The encoder output of some windows of a batch, for decoding them again. On the CPU the
-    rows are copied out of the batch's output (encoding a window costs as much as decoding
-    it); CTranslate2 cannot slice device memory, so elsewhere they are encoded again."""
-    if encoder_output.device == "cpu":
-        rows_only = np.ascontiguousarray(np.asarray(encoder_output)[rows])
-        return ctranslate2.StorageView.from_array(rows_only)
-    return whisper.encode(np.stack([windows[n] for n in rows]))
+    for stream, size, result in zip(streams, sizes, results, strict=True):
+        decoded = judge(result, stream, options, temperature)
+        if decoded.needs_fallback and len(options.temperatures) > 1:
+            # faster-whisper would sample this window again at higher temperatures.
+            stats.temperature_fallbacks += 1
+            stream.handed_off = True
+            continue
+        # With no temperature to fall back to, faster-whisper keeps this one result too.
+        advance(whisper, stream, size, options, decoded)
 
 
 class Decoded(NamedTuple):
     result: Any
     avg_logprob: float
     temperature: float
-    too_repetitive: bool
     needs_fallback: bool
 
 
@@ -380,8 +382,7 @@ def judge(result: Any, stream: Stream, options: Any, temperature: float) -> Deco
         and result.no_speech_prob > options.no_speech_threshold
         and unlikely
     )
-    return Decoded(result, avg_logprob, temperature, too_repetitive,
-                   (too_repetitive or unlikely) and not silence)  # fmt: skip
+    return Decoded(result, avg_logprob, temperature, (too_repetitive or unlikely) and not silence)
 
 
 def repetition_units(tokens: list[int], stream: Stream) -> list[list[int]]:

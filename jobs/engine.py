@@ -13,12 +13,12 @@ from typing import Any, BinaryIO
 import ctranslate2
 import numpy as np
 from faster_whisper import BatchedInferencePipeline, WhisperModel
-from faster_whisper.utils import available_models
+from faster_whisper.utils import available_models, download_model
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 from loguru import logger
 
 from app.config import Settings
-from jobs import audio_stream
+from jobs import audio_stream, seeding
 
 BUNDLED_MODEL = "tiny.en"
 SAMPLE_RATE = audio_stream.SAMPLE_RATE
@@ -35,10 +35,18 @@ class ModelNotFound(Exception):
 @dataclass(frozen=True)
 class LoadedModel:
     name: str
-    source: str
+    source: str  # the model's directory
     device: str
     compute_type: str
+    cpu_threads: int
     whisper: WhisperModel
+
+    def sampling_copy(self) -> ctranslate2.models.Whisper:
+        """A second CTranslate2 model from the same files, for a task's seeded sampling."""
+        return ctranslate2.models.Whisper(
+            self.source, device=self.device, compute_type=self.compute_type,
+            intra_threads=self.cpu_threads,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -163,18 +171,19 @@ def load_model(settings: Settings) -> LoadedModel:
     source = resolve_model_source(name, settings.models_path)
     device, compute_type = resolve_device(settings)
     started = time.monotonic()
+    if not Path(source).is_dir():  # a size name; its directory is needed for sampling copies
+        source = download_model(source, cache_dir=str(settings.models_path / "downloads"))
     whisper = WhisperModel(
         source,
         device=device,
         compute_type=compute_type,
         cpu_threads=settings.WHISPER_CPU_THREADS,
-        download_root=str(settings.models_path / "downloads"),
     )
     logger.info(
         "model {} loaded from {} on {} ({}) in {:.1f} s",
         name, source, device, compute_type, time.monotonic() - started,
     )  # fmt: skip
-    return LoadedModel(name, source, device, compute_type, whisper)
+    return LoadedModel(name, source, device, compute_type, settings.WHISPER_CPU_THREADS, whisper)
 
 
 _loaded: LoadedModel | None = None
@@ -200,19 +209,24 @@ def transcribe(
     on_segment: SegmentCallback,
     piece_seconds: float = DEFAULT_PIECE_SECONDS,
     batch_size: int = 0,
+    *,
+    max_seconds: float = 0,
+    seed: int | None = None,
 ) -> Transcript:
     """Decode `audio` and transcribe it, a piece of at most `piece_seconds` at a time (so
     memory stays flat however long the file); the work happens while segments are iterated.
 
     `batch_size` > 0 decodes the 30-s windows of a piece in batches with faster-whisper's
     BatchedInferencePipeline (which splits at VAD pauses): faster, less accurate — see
-    docs/PERFORMANCE.md.
+    docs/PERFORMANCE.md. Raises audio_stream.RecordingTooLong once more than `max_seconds`
+    are decoded (0: no limit). Temperature fallback samples from `seed` (jobs/seeding.py).
     """
     total = audio_stream.duration_seconds(audio)
     transcript = Transcript(options.language, None, 0.0, "")
     raw_texts: list[str] = []
-    pieces = audio_stream.prefetched(audio_stream.pieces(audio, piece_seconds))
-    with closing(pieces):  # a run that stops early stops the decoding thread at once
+    pieces = audio_stream.prefetched(audio_stream.pieces(audio, piece_seconds, max_seconds))
+    # A run that stops early stops the decoding thread at once, and gives the model back.
+    with closing(pieces), seeding.seeded(model.whisper, seed, model.sampling_copy):
         for offset, samples in pieces:
             transcript.duration = round(offset + len(samples) / SAMPLE_RATE, 3)
             whole = total or transcript.duration

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings, get_settings
 from jobs.announce import announce_end_from
+from jobs.audio_stream import RecordingTooLong
 from jobs.checkpoint import TranscriptionTimeout
 from jobs.history import append_history
 from jobs.metrics import record_transcription
@@ -142,7 +143,7 @@ def on_job_failure(
 
 def failure_reason(exc: BaseException, settings: Settings) -> str:
     """A sentence a client can act on, not a stack trace."""
-    if isinstance(exc, TranscriptionTimeout):
+    if isinstance(exc, TranscriptionTimeout | RecordingTooLong):
         return str(exc)
     if isinstance(exc, JobTimeoutException):
         return f"timed out after {settings.JOB_TIMEOUT_SECONDS} s"

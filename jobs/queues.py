@@ -8,7 +8,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,6 +31,11 @@ JOB_TIMEOUT_MARGIN_SECONDS = 60
 # set naming them, so readers need no SCAN over the keyspace.
 WORKER_KEY_PREFIX = "asr:worker:"
 WORKER_NAMES_KEY = "asr:workers"
+# What each worker said last, kept a day past its heartbeat: the reconciler tells from it how
+# long a silent worker has been silent (this key's remaining TTL: Redis's clock, not a host's)
+# and whether its process runs on the reconciler's machine (jobs/liveness.py).
+WORKER_SEEN_PREFIX = "asr:worker-seen:"
+WORKER_SEEN_TTL_SECONDS = 24 * 3600
 # Model-free recovery jobs (the sweep, the reconciler), served by jobs/maintenance.py.
 MAINTENANCE_QUEUE = "maintenance"
 # What tasks owe their clients (webhooks, Telegram replies), served by jobs/deliveries.py: a
@@ -213,16 +218,24 @@ class WorkerInfo:
     last_seen: str
     # Every task the worker is transcribing, the current job's and a batch's companions.
     tasks: list[str] = field(default_factory=list)
+    # Names the process on its machine (jobs/liveness.py); None where /proc cannot tell.
+    process: str | None = None
 
 
 def write_worker_heartbeat(redis: Redis, info: WorkerInfo, ttl_seconds: int) -> None:
+    # The lasting record names no task: a deleted task leaves nothing behind in Redis.
+    seen = replace(info, current_task=None, tasks=[])
     with redis.pipeline() as pipe:
         pipe.set(WORKER_KEY_PREFIX + info.name, json.dumps(info.__dict__), ex=ttl_seconds)
+        pipe.set(WORKER_SEEN_PREFIX + info.name, json.dumps(seen.__dict__),
+                 ex=WORKER_SEEN_TTL_SECONDS)  # fmt: skip
         pipe.sadd(WORKER_NAMES_KEY, info.name)
         pipe.execute()
 
 
 def remove_worker_heartbeat(redis: Redis, name: str) -> None:
+    """The worker stopped: it is no longer live. What it said last stays (WORKER_SEEN_PREFIX)
+    for the reconciler, should a task still name it."""
     with redis.pipeline() as pipe:
         pipe.delete(WORKER_KEY_PREFIX + name)
         pipe.srem(WORKER_NAMES_KEY, name)

@@ -16,7 +16,7 @@ from rq import get_current_job
 from sqlalchemy.orm import Session
 
 from app.config import Settings, get_settings
-from jobs import batch_job, engine, inflight
+from jobs import batch_job, engine, inflight, seeding
 from jobs.announce import announce_end_from
 from jobs.checkpoint import Checkpoint, TaskCanceled, WorkerStopping
 from jobs.history import append_history
@@ -68,7 +68,8 @@ def run_claimed(settings: Settings, claimed: ClaimedTask, worker_name: str) -> N
         with get_storage(settings).open(claimed.audio_key) as audio:
             transcript = engine.transcribe(
                 model, audio, claimed.options, checkpoint, settings.AUDIO_PIECE_SECONDS,
-                settings.WHISPER_BATCH_SIZE,
+                settings.WHISPER_BATCH_SIZE, max_seconds=settings.MAX_AUDIO_SECONDS,
+                seed=seeding.task_seed(settings, claimed.task_id),
             )  # fmt: skip
         with_retries(finish_done, settings, claimed.task_id, transcript,
                      time.monotonic() - started, model.name)  # fmt: skip

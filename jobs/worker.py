@@ -19,6 +19,7 @@ from rq import SimpleWorker
 
 from app.config import Settings, configure_logging, get_settings
 from jobs import engine, inflight, shutdown
+from jobs.liveness import process_identity
 from jobs.queues import (
     WorkerInfo,
     connect_redis,
@@ -67,6 +68,8 @@ class WorkerHeartbeat(threading.Thread):
         self.model = model
         self.ttl = settings.WORKER_HEARTBEAT_TTL_SECONDS
         self.started_at = datetime.now(UTC).isoformat()
+        # Lets the reconciler tell this process, starved, from a dead one when beats lapse.
+        self.process = process_identity(os.getpid())
         self.stopped = threading.Event()
         # A batch's tasks are announced at once, not at the next beat.
         inflight.on_change(self.beat_now)
@@ -102,6 +105,7 @@ class WorkerHeartbeat(threading.Thread):
             hostname=socket.gethostname(),
             started_at=self.started_at,
             last_seen=datetime.now(UTC).isoformat(),
+            process=self.process,
         )
         write_worker_heartbeat(self.worker.connection, info, self.ttl)
 

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import String, cast, or_, select
+from sqlalchemy.exc import OperationalError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -78,12 +79,19 @@ def main(argv: list[str] | None = None) -> int:
     gone = commands.add_parser("revoke", help="revoke a key by id or prefix")
     gone.add_argument("ident")
     args = parser.parse_args(argv)
-    if args.command == "create":
-        create(args.name, list(Scope) if args.admin else args.scopes)
-    elif args.command == "list":
-        list_keys()
-    else:
-        return revoke(args.ident)
+    try:
+        if args.command == "create":
+            create(args.name, list(Scope) if args.admin else args.scopes)
+        elif args.command == "list":
+            list_keys()
+        else:
+            return revoke(args.ident)
+    except OperationalError as exc:
+        reason = str(exc.orig).splitlines()[0] if exc.orig else str(exc)
+        print(f"error: {reason}\nThe database is DATABASE_URL, else the embedded one of "
+              f"scripts/serve for STORAGE_PATH={get_settings().STORAGE_PATH}: is it running "
+              "(or was it given another STORAGE_PATH)?", file=sys.stderr)  # fmt: skip
+        return 1
     return 0
 
 

@@ -122,10 +122,12 @@ class Service:
 
         redis.Redis.from_url(BENCH_REDIS).flushdb()
 
-    def start_web(self) -> None:
+    def start_web(self, access_log: bool = False) -> None:
+        """uvicorn; `access_log` as the Procfile runs it, else without uvicorn's own log."""
+        quiet = [] if access_log else ["--no-access-log"]
         self.web = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
-             "--host", "127.0.0.1", "--port", str(self.port), "--no-access-log"],
+             "--host", "127.0.0.1", "--port", str(self.port), *quiet],
             cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         _wait(lambda: httpx.get(f"{self.url}/health", timeout=1).status_code in (200, 503))
@@ -366,11 +368,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
     parser.add_argument(
         "--only",
-        choices=["batching", "long"],
+        choices=["batching", "long", "api"],
         help="measure only this part; the rest is kept from performance.json",
     )
     parser.add_argument("--clips", type=int, default=None, help="short clips for batching")
+    parser.add_argument("--profile", action="store_true", help="--only api: py-spy the API too")
     args = parser.parse_args(argv)
+    if args.only == "api":  # scripts/bench_api.py: its own section of PERFORMANCE.md
+        from scripts import bench_api
+
+        return bench_api.main(["--poll-seconds", "10" if args.quick else "60",
+                               *(["--profile"] if args.profile else [])])  # fmt: skip
     repeats = args.repeats or (2 if args.quick else 5)
     long_minutes, poll_seconds, big_mb = (10, 10, 512) if args.quick else (60, 60, 2048)
 

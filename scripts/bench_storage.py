@@ -17,7 +17,6 @@ import io
 import json
 import os
 import platform
-import re
 import resource
 import socket
 import statistics
@@ -34,6 +33,10 @@ if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from scripts.bench_doc import write_section  # noqa: E402
+
 LIBRARIES = ("boto3", "obstore")
 SECTION = "## Object storage client (boto3 vs obstore)"
 CHOICE = """\
@@ -350,19 +353,6 @@ def render_section(table: dict[str, dict[str, float]], args: argparse.Namespace)
             + render_table(table, args) + f"\n{CHOICE}\n")  # fmt: skip
 
 
-def write_section(path: Path, section: str) -> None:
-    """Replace this script's section of PERFORMANCE.md, or add it before the notes."""
-    text = path.read_text() if path.exists() else "# Performance\n"
-    ours = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.M | re.S)
-    if ours.search(text):
-        text = ours.sub(lambda _: section + "\n", text, count=1)
-    elif (notes := text.find("\n## Notes")) >= 0:
-        text = text[: notes + 1] + section + "\n" + text[notes + 1 :]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text)
-
-
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--size-mb", type=int, default=500, help="size of the object")
@@ -401,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     section = render_section(table, args)
     print(json.dumps(table, indent=2))
     print(section)
-    write_section(args.out, section)
+    write_section(args.out, SECTION, section)
     return 0
 
 

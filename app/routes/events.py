@@ -13,7 +13,7 @@ from fastapi.responses import StreamingResponse
 from app.auth import BrowserReadCaller, Caller
 from app.deps import ReleasingRoute
 from app.errors import VALIDATION_RESPONSES, ServiceUnavailable, responses
-from app.events import RESET, TaskEvent, TaskEventHub
+from app.events import KEY_CHECK_SECONDS, RESET, TaskEvent, TaskEventHub
 
 HEARTBEAT_SECONDS = 15.0
 # How soon a stream notices that the server is stopping.
@@ -21,12 +21,16 @@ TICK_SECONDS = 1.0
 # Tells EventSource how long to wait before reconnecting.
 RETRY_MILLISECONDS = 3000
 SNAPSHOT_TASKS = 50
+# The last event of a stream whose key was revoked while it was open.
+KEY_REVOKED = {"error": "api key revoked", "detail": "the API key of this stream was revoked"}
 STREAM_DOC = (
     "A text/event-stream. First `retry:`, then `event: snapshot` with the caller's newest "
     f"{SNAPSHOT_TASKS} tasks, then `event: task` for every change (insert, update of status "
     "or progress, delete) of a task the caller may see, and a `: keepalive` comment every "
     f"{HEARTBEAT_SECONDS:.0f} s. A new `snapshot` replaces everything the client knew (sent "
-    "again after events were lost); there are no event ids to resume from."
+    "again after events were lost); there are no event ids to resume from. A revoked key's "
+    f"stream ends within seconds (keys are checked every {KEY_CHECK_SECONDS:.0f} s) with a "
+    'last `event: error`, `{"error": "api key revoked", ...}`.'
 )
 
 router = APIRouter(
@@ -63,11 +67,14 @@ async def stream_events(request: Request, caller: BrowserReadCaller) -> Streamin
 async def event_stream(
     hub: TaskEventHub, caller: Caller, stopping: Callable[[], bool]
 ) -> AsyncIterator[str]:
-    with hub.subscription() as subscription:
+    with hub.subscription(caller.key_id) as subscription:
         yield f"retry: {RETRY_MILLISECONDS}\n\n"
         yield await snapshot_frame(hub, caller)
         last_sent = time.monotonic()
         while not stopping():
+            if subscription.key_revoked:
+                yield frame("error", json.dumps(KEY_REVOKED))
+                return
             try:
                 item = await asyncio.wait_for(subscription.queue.get(), TICK_SECONDS)
             except TimeoutError:

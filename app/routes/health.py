@@ -1,13 +1,16 @@
 """Readiness: Redis, Postgres and the storage answer and at least one worker is alive."""
 
 import time
+from dataclasses import dataclass
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Request, Response
+from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.concurrency import run_in_threadpool
 
+from app.config import Settings
 from app.deps import RedisDep, ReleasingRoute, SettingsDep
 from app.schemas import Health
 from app.views import worker_public
@@ -18,13 +21,38 @@ from storage import StorageUnavailable
 router = APIRouter(tags=["health"], route_class=ReleasingRoute)
 
 
+# A readiness probe, a load balancer and the web page may ask many times a second; the
+# answer is worked out (Redis, Postgres, storage, the workers' heartbeats) at most this
+# often per API process, and served from memory in between.
+HEALTH_CACHE_SECONDS = 1.0
+
+
+@dataclass
+class _Answer:
+    body: bytes = b""
+    status_code: int = 0
+    made_at: float = float("-inf")
+
+
 @router.get(
     "/health",
     response_model=Health,
     responses={503: {"model": Health, "description": "Not ready; `reasons` says why."}},
 )
-def read_health(request: Request, redis: RedisDep, settings: SettingsDep) -> JSONResponse:
-    """200 when the service can take and finish work, else 503 with the reasons."""
+async def read_health(request: Request, redis: RedisDep, settings: SettingsDep) -> Response:
+    """200 when the service can take and finish work, else 503 with the reasons (worked out
+    at most once a second)."""
+    state = request.app.state
+    if not hasattr(state, "health"):
+        state.health = _Answer()
+    if time.monotonic() - state.health.made_at >= HEALTH_CACHE_SECONDS:
+        health = await run_in_threadpool(check_health, request, redis, settings)
+        state.health = _Answer(health.model_dump_json().encode(),
+                               503 if health.reasons else 200, time.monotonic())  # fmt: skip
+    return Response(state.health.body, state.health.status_code, media_type="application/json")
+
+
+def check_health(request: Request, redis: Redis, settings: Settings) -> Health:
     reasons = []
     workers: list[WorkerInfo] = []
     try:
@@ -60,4 +88,4 @@ def read_health(request: Request, redis: RedisDep, settings: SettingsDep) -> JSO
         uptime=round(time.monotonic() - request.app.state.started, 1),
         reasons=reasons,
     )  # fmt: skip
-    return JSONResponse(health.model_dump(mode="json"), status_code=503 if reasons else 200)
+    return health

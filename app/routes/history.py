@@ -2,14 +2,14 @@
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import func, select
 
 from app.auth import ReadCaller
 from app.deps import ReleasingRoute, SessionDep
 from app.errors import VALIDATION_RESPONSES
 from app.schemas import HistoryPage
-from app.views import history_record
+from app.views import history_record, json_response
 from models import Task
 
 router = APIRouter(
@@ -19,7 +19,7 @@ router = APIRouter(
 StatusFilter = Literal["queued", "processing", "done", "failed", "canceled"]
 
 
-@router.get("/history")
+@router.get("/history", response_model=HistoryPage)
 def read_history(
     request: Request,
     session: SessionDep,
@@ -27,7 +27,7 @@ def read_history(
     limit: Annotated[int, Query(ge=1, le=100, description="Records per page.")] = 20,
     offset: Annotated[int, Query(ge=0, le=10**9, description="Records to skip.")] = 0,
     status: Annotated[StatusFilter | None, Query(description="Only this status.")] = None,
-) -> HistoryPage:
+) -> Response:
     """Tasks, newest first, a page at a time."""
     query = select(Task)
     if not caller.is_admin and caller.key_id is not None:
@@ -38,9 +38,9 @@ def read_history(
     tasks = session.scalars(
         query.order_by(Task.created_at.desc(), Task.seq.desc()).limit(limit).offset(offset)
     )
-    return HistoryPage(
+    return json_response(HistoryPage(
         total=total,
         limit=limit,
         offset=offset,
         records=[history_record(task, request) for task in tasks],
-    )
+    ))  # fmt: skip

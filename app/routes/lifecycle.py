@@ -6,6 +6,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 from loguru import logger
+from redis.exceptions import RedisError
+from rq import Queue
 
 from app.auth import SubmitCaller
 from app.deps import QueueDep, RedisDep, ReleasingRoute, SessionDep, SettingsDep, StorageDep
@@ -101,10 +103,12 @@ def delete_task(
     audio_key, own_queue = task.audio_key, model_queue(redis, settings, task.model)
     session.delete(task)
     session.commit()
-    # A worker running the task sees the row vanish at its next segment, stops, and has RQ
-    # drop the job record itself; any other job record goes now.
-    if not any(w.current_task == str(task_id) for w in live_workers(redis)):
-        remove_job(own_queue, task_id)
+    try:
+        drop_job(own_queue, task_id)
+    except RedisError as exc:
+        # The task is gone already (Postgres is the record): finish the delete. A job left
+        # in Redis finds no row when a worker takes it and ends there.
+        logger.warning("task {}: job left in Redis, unavailable: {}", task_id, exc)
     if audio_key is not None:
         try:
             storage.delete(audio_key)
@@ -114,6 +118,13 @@ def delete_task(
             logger.warning("task {}: recording {} left to the sweeper: {}", task_id, audio_key, exc)
     logger.info("task {}: deleted", task_id)
     return Response(status_code=204)
+
+
+def drop_job(own_queue: Queue, task_id: uuid.UUID) -> None:
+    """Remove the task's job record, unless a worker is running it: that worker sees the row
+    vanish at its next segment, stops, and has RQ drop the record itself."""
+    if not any(w.current_task == str(task_id) for w in live_workers(own_queue.connection)):
+        remove_job(own_queue, task_id)
 
 
 def stop(task: Task) -> None:

@@ -23,6 +23,7 @@ from app.errors import (
 )
 from app.limits import enforce_key_limits
 from app.model_choice import MODEL_DOC, check_model_supports, choose_model
+from app.polling import PollHints, conditional
 from app.reuse import REPLAY_HEADER, find_by_idempotency_key
 from app.routes.exports import EXPORT_RESPONSES, ResultQuery, export_response
 from app.schemas import (
@@ -34,7 +35,12 @@ from app.schemas import (
     task_options_form,
 )
 from app.submission import queue_recording
-from app.views import existing_response, get_task_or_404, queued_response, task_public
+from app.views import (
+    existing_response,
+    get_task_or_404,
+    queued_response,
+    task_public,
+)
 from jobs.queues import live_workers, model_queue, queue_position
 from models import TaskStatus
 
@@ -123,13 +129,22 @@ def submit_task(
     return queued_response(request, session, queue, redis, submitted.task)
 
 
-@router.get("/result/{task_id}", response_model=TaskPublic, responses=EXPORT_RESPONSES)
+@router.get(
+    "/result/{task_id}",
+    response_model=TaskPublic,
+    responses={
+        **EXPORT_RESPONSES,
+        304: {"description": "Unchanged since the ETag sent in `If-None-Match`."},
+    },
+)
 def read_result(
     task_id: uuid.UUID, request: Request, session: SessionDep, queue: QueueDep,
     caller: ReadCaller, export: Annotated[ResultQuery, Query()],
 ) -> TaskPublic | Response:  # fmt: skip
     """Status of a task and, once done, its transcript; with `format`, the transcript as a
-    file (srt, vtt, ...)."""
+    file (srt, vtt, ...). Carries an `ETag` (send it back as `If-None-Match`: a bodiless 304
+    while nothing changed) and, while the task is queued or processing, a `Retry-After`
+    (seconds, 1-30) that follows the estimated wait."""
     task = get_task_or_404(session, task_id, caller)
     if export.format is not None:
         return export_response(task, export.format, export)
@@ -137,4 +152,9 @@ def read_result(
     if task.status == TaskStatus.QUEUED:
         own_queue = model_queue(queue.connection, request.app.state.settings, task.model)
         public.position = queue_position(own_queue, task.id)
-    return public
+    headers = {}
+    if task.status in (TaskStatus.QUEUED, TaskStatus.PROCESSING):
+        hints: PollHints = request.app.state.poll_hints
+        wait = hints.retry_after(session, queue.connection, task, public.position)
+        headers["Retry-After"] = str(wait)
+    return conditional(request, public.model_dump_json(by_alias=True).encode(), headers)

@@ -13,9 +13,11 @@ import httpx
 from sqlalchemy import update
 
 from app.auth import HideQueryKeys
-from app.routes.events import HEARTBEAT_SECONDS, RETRY_MILLISECONDS
+from app.routes.events import HEARTBEAT_SECONDS, KEY_REVOKED, RETRY_MILLISECONDS
 from models import Scope, Task
+from models.api_key import VISIBLE_CHARS
 from models.db import session_scope
+from scripts.apikey import revoke
 from tests.utils.api import bearer, new_key, submitted
 from tests.utils.audio import audio_file
 from tests.utils.processes import uvicorn_server
@@ -131,6 +133,24 @@ def test_the_stream_takes_the_key_in_the_query_and_refuses_without_one(api_serve
     assert reader.status == 200 and reader.named("snapshot") == [{"tasks": []}]
     writer = new_key(settings, "no-read", [Scope.SUBMIT])
     assert httpx.get(f"{events}?api_key={writer}").status_code == 403
+
+
+def test_a_revoked_keys_open_streams_end_within_seconds_saying_why(api_server, settings):
+    key = new_key(settings, "page", [Scope.READ])
+    other = new_key(settings, "other", [Scope.READ])
+    events = f"{api_server}/api/v1/asr/events"
+    streams = [
+        EventReader(events, bearer(key)).start(),
+        EventReader(f"{events}?api_key={key}").start(),
+    ]
+    unrelated = EventReader(events, bearer(other)).start()
+    assert all(s.status == 200 for s in [*streams, unrelated])
+
+    assert revoke(key[:VISIBLE_CHARS]) == 0  # what `scripts/apikey.py revoke` runs
+    for stream in streams:
+        assert stream.ended.wait(15), "the stream of a revoked key stayed open"
+        assert stream.events[-1] == ("error", KEY_REVOKED)
+    assert not unrelated.ended.is_set()
 
 
 def test_an_open_stream_does_not_keep_the_server_from_stopping(settings, tmp_path: Path):

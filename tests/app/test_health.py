@@ -5,6 +5,7 @@ from redis import Redis
 
 from app.config import Settings
 from app.main import create_app
+from app.routes import health as health_route
 from jobs.queues import live_workers
 from tests.utils.api import submit
 from tests.utils.audio import audio_file
@@ -38,7 +39,20 @@ def test_health_is_200_with_a_live_worker_and_503_after_it_stops(
 
     stop(worker_process)
     wait_for(lambda: not live_workers(redis), timeout=10, message="heartbeat removal")
-    assert client.get("/health").status_code == 503
+    # Worked out at most once a second: the answer follows within that.
+    wait_for(lambda: client.get("/health").status_code == 503, timeout=5, message="503")
+
+
+def test_health_is_worked_out_at_most_once_a_second(client, monkeypatch):
+    checks = []
+    real_check = health_route.check_health
+    monkeypatch.setattr(health_route, "check_health",
+                        lambda *args: checks.append(1) or real_check(*args))  # fmt: skip
+    answers = [client.get("/health") for _ in range(5)]
+    assert len(checks) == 1 and len({a.content for a in answers}) == 1
+    client.app.state.health.made_at -= health_route.HEALTH_CACHE_SECONDS  # a second later
+    client.get("/health")
+    assert len(checks) == 2
 
 
 def test_health_names_redis_when_it_is_down(settings: Settings):

@@ -9,7 +9,6 @@ import jiwer
 import numpy as np
 import pytest
 from faster_whisper import decode_audio
-from faster_whisper.audio import pad_or_trim
 
 from app.config import Settings
 from jobs import batching, engine
@@ -20,7 +19,7 @@ from models.db import session_scope
 from tests.utils.api import result, submit
 from tests.utils.audio import JFK_LINE, audio_file, normalize, wav_buffer
 from tests.utils.logs import logged
-from tests.utils.records import history_lines
+from tests.utils.records import history_lines, task_row
 
 SR = 16000
 
@@ -78,19 +77,6 @@ def test_a_batch_gives_the_same_texts_as_one_at_a_time(model, pack: bool):
     assert stats.streams < len(names) if pack else stats.streams == len(names)
     assert stats.steps < len(names)  # batched: fewer steps than clips
     assert covered == sorted(covered) and covered[-1] == pytest.approx(1.0)
-
-
-def test_a_window_decoded_again_reuses_its_rows_of_the_batch_encoder_output(model):
-    """Temperature fallback decodes some windows of a batch again: on the CPU their encoder
-    output is copied out of the batch's, and it is what encoding them alone gives."""
-    whisper = model.whisper
-    clips = shared_clips()
-    windows = [pad_or_trim(whisper.feature_extractor(clip)[:, :-1]) for clip in clips.values()]
-    batch_output = whisper.encode(np.stack(windows))
-    rows = batching.encoder_rows(whisper, batch_output, windows, [2, 0])
-    alone = np.asarray(whisper.encode(np.stack([windows[2], windows[0]])))
-    assert rows.shape == [2, *alone.shape[1:]]
-    assert np.allclose(np.asarray(rows), alone, atol=1e-3)
 
 
 def test_silence_in_a_batch_gets_empty_text_and_speech_its_own(model):
@@ -165,6 +151,28 @@ def test_queued_short_tasks_are_transcribed_in_one_batch_and_a_bad_clip_fails_al
         assert [row.progress for row in rows[:4]] == [100] * 4  # type: ignore[union-attr]
     lines = history_lines(settings)
     assert sorted(line["task_id"] for line in lines) == sorted(ids)  # one line per task
+
+
+def test_each_task_of_a_batch_is_done_as_soon_as_its_own_clip_is(
+    client, run_worker, settings: Settings, tmp_path
+):
+    """A silent clip has nothing to decode: its task is done (and announced) before the
+    speech clips of its batch are, though it was claimed last."""
+    speech = [submit(client, audio_file(name)).json()["task_id"]
+              for name in ("jfk.flac", "stereo_diarization.wav", "jfk.flac")]  # fmt: skip
+    silence = tmp_path / "silence.wav"
+    silence.write_bytes(wav_buffer(np.zeros(5 * SR, dtype=np.float32)).getvalue())
+    silent = submit(client, silence).json()["task_id"]
+
+    with logged() as messages:
+        run_worker()
+    assert "batch of 4" in "\n".join(messages)
+    rows = {task_id: task_row(settings, task_id) for task_id in [*speech, silent]}
+    assert all(row.status == TaskStatus.DONE for row in rows.values())
+    assert rows[silent].text == ""
+    assert rows[silent].finished_at < min(rows[t].finished_at for t in speech)  # type: ignore[operator]
+    ended = [line["task_id"] for line in history_lines(settings)]
+    assert ended[0] == silent
 
 
 def test_tasks_with_other_options_or_long_files_are_not_batched_with_them(

