@@ -95,15 +95,22 @@ class Settings(BaseSettings):
     # Longer recordings are decoded and transcribed in pieces of about this many seconds,
     # cut at a quiet moment: worker memory stays flat however long the file.
     AUDIO_PIECE_SECONDS: int = Field(default=600, ge=60)
-    # > 0: decode a recording's 30-s windows in batches of this size (faster-whisper's
-    # BatchedInferencePipeline). 0, sequential decoding, is the default: on the benchmark it
-    # kept accuracy that batching lost (docs/PERFORMANCE.md).
     # true: a task whose decoding falls back to sampling (temperature > 0) samples from a seed
     # taken from its id, on a copy of the model loaded for it (jobs/seeding.py), so a retry
     # gives the same text. The copy costs the model's load time and memory once more, for
     # those tasks only (0.2 s for tiny.en; for large-v3 on a small GPU, consider false).
     SEEDED_SAMPLING: bool = True
+    # > 0: decode a recording's 30-s windows in batches of this size (faster-whisper's
+    # BatchedInferencePipeline). 0, sequential decoding, is the default: on the benchmark it
+    # kept accuracy that batching lost (docs/PERFORMANCE.md).
     WHISPER_BATCH_SIZE: int = Field(default=0, ge=0, le=64)
+    # Recordings at most this long (as measured at submit) wait in their model's short lane,
+    # which every worker takes from first: a voice note never waits behind long files still
+    # queued. 0: no lane.
+    SHORT_MAX_SECONDS: float = Field(default=30, ge=0)
+    # all: this worker takes short recordings first, then the rest; short: only short ones
+    # (what `python -m jobs.worker --lane short` sets), kept free for voice notes.
+    WORKER_LANE: Literal["all", "short"] = "all"
     # Cross-job batching: a worker that takes a short task (<= 30 s, default-ish options) also
     # claims up to this many queued short tasks in all and transcribes them as one batch
     # (jobs/batching.py). 1 turns it off.

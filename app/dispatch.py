@@ -27,7 +27,8 @@ def dispatch(
     session.commit()
     try:
         own_queue = model_queue(queue.connection, settings, task.model)
-        enqueue_transcription(own_queue, task.id, settings, replace=replace)
+        enqueue_transcription(own_queue, task.id, settings, replace=replace,
+                              duration=task.duration_seconds or 0.0)  # fmt: skip
     except RedisError as exc:
         logger.error("task {}: could not enqueue: {}", task.id, exc)
         task.status = TaskStatus.FAILED

@@ -38,6 +38,7 @@ WORKER_SEEN_PREFIX = "asr:worker-seen:"
 WORKER_SEEN_TTL_SECONDS = 24 * 3600
 # Model-free recovery jobs (the sweep, the reconciler), served by jobs/maintenance.py.
 MAINTENANCE_QUEUE = "maintenance"
+SHORT_LANE_SUFFIX = ":short"
 # What tasks owe their clients (webhooks, Telegram replies), served by jobs/deliveries.py: a
 # slow client never holds up recovery on the maintenance queue.
 DELIVERY_QUEUE = "deliveries"
@@ -81,17 +82,40 @@ def model_queue(redis: Redis, settings: Settings, model: str) -> Queue:
     return Queue(queue_name(settings, model), connection=redis)
 
 
+def short_lane(queue: Queue) -> Queue:
+    """The queue's lane for short recordings (SHORT_MAX_SECONDS): every worker of the model
+    takes from it first, and `--lane short` workers take from it alone, so a voice note
+    never waits behind hour-long files that are still queued."""
+    return Queue(f"{queue.name}{SHORT_LANE_SUFFIX}", connection=queue.connection)
+
+
 def model_queues(redis: Redis, settings: Settings) -> list[Queue]:
-    return [model_queue(redis, settings, model) for model in settings.offered_models]
+    """Every model's queue and its short lane."""
+    queues = [model_queue(redis, settings, model) for model in settings.offered_models]
+    return [lane for queue in queues for lane in (short_lane(queue), queue)]
+
+
+def worker_queues(redis: Redis, settings: Settings, model: str, lane: str = "all") -> list[Queue]:
+    """What a worker of `model` serves, in the order it takes from them: the short lane
+    first, then (unless `lane` is "short") everything else."""
+    queue = model_queue(redis, settings, model)
+    return [short_lane(queue)] if lane == "short" else [short_lane(queue), queue]
 
 
 def enqueue_transcription(
-    queue: Queue, task_id: uuid.UUID, settings: Settings, replace: bool = False
-) -> None:
-    """Queue one task; the RQ job id is the task id, so a task is never queued twice.
+    queue: Queue, task_id: uuid.UUID, settings: Settings, replace: bool = False,
+    duration: float | None = None,
+) -> None:  # fmt: skip
+    """Queue one task on `queue` (its model's), or on its short lane when the recording's
+    `duration` is at most SHORT_MAX_SECONDS; the RQ job id is the task id, so a task is never
+    queued twice. Without a `duration` it is read from the task's row.
 
     `replace` first drops the record of an earlier run (a retry reuses the id).
     """
+    if duration is None:
+        duration = _recorded_duration(settings, task_id)
+    if duration is not None and 0 < duration <= settings.SHORT_MAX_SECONDS:
+        queue = short_lane(queue)
     if replace:
         old = queue.fetch_job(str(task_id))
         if old is not None:
@@ -194,9 +218,26 @@ def queue_counts(queue: Queue) -> QueueCounts:
 
 
 def queue_position(queue: Queue, task_id: uuid.UUID) -> int | None:
-    """1 for the next job a worker takes; None when the job is no longer waiting."""
-    index = queue.get_job_position(str(task_id))
-    return None if index is None else index + 1
+    """1 for the next job a worker takes; None when the job is no longer waiting. A task
+    on the model's queue has every short recording of its lane ahead of it."""
+    lane = short_lane(queue)
+    with queue.connection.pipeline(transaction=False) as pipe:
+        pipe.lpos(lane.key, str(task_id))
+        pipe.lpos(queue.key, str(task_id))
+        pipe.llen(lane.key)
+        in_lane, in_queue, lane_length = pipe.execute()
+    if in_lane is not None:
+        return int(in_lane) + 1
+    return None if in_queue is None else int(lane_length) + int(in_queue) + 1
+
+
+def _recorded_duration(settings: Settings, task_id: uuid.UUID) -> float | None:
+    from models import Task  # the API and the reconciler pass it; only odd callers get here
+    from models.db import session_scope
+
+    with session_scope(settings.DATABASE_URL) as session:
+        task = session.get(Task, task_id)
+        return task.duration_seconds if task is not None else None
 
 
 @dataclass(frozen=True)

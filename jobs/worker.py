@@ -23,8 +23,8 @@ from jobs.liveness import process_identity
 from jobs.queues import (
     WorkerInfo,
     connect_redis,
-    model_queue,
     remove_worker_heartbeat,
+    worker_queues,
     write_worker_heartbeat,
 )
 from jobs.reconciler import reconcile
@@ -133,10 +133,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", help="worker name (default: host.pid)")
     parser.add_argument("--model", help="the model to load and serve (default: WORKER_MODEL, "
                         "else WHISPER_MODEL); one of WHISPER_MODELS")  # fmt: skip
+    parser.add_argument("--lane", choices=["all", "short"],
+                        help="short: only recordings of at most SHORT_MAX_SECONDS (default: "
+                        "WORKER_LANE, else all: short ones first, then the rest)")  # fmt: skip
     args = parser.parse_args(argv)
-    if args.model:
-        os.environ["WORKER_MODEL"] = args.model  # also for anything reading the settings later
-        get_settings.cache_clear()
+    # Also for anything reading the settings later.
+    for name, value in (("WORKER_MODEL", args.model), ("WORKER_LANE", args.lane)):
+        if value:
+            os.environ[name] = value
+    get_settings.cache_clear()
 
     settings = get_settings()
     if settings.worker_model not in settings.offered_models:
@@ -145,9 +150,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configure_logging(settings, "worker", capture_stdlib=True)
     redis = connect_redis(settings.REDIS_URL)
-    queue = model_queue(redis, settings, settings.worker_model)
+    queues = worker_queues(redis, settings, settings.worker_model, settings.WORKER_LANE)
     worker = TranscriptionWorker(
-        [queue], connection=redis, name=args.name or f"{socket.gethostname()}.{os.getpid()}"
+        queues, connection=redis, name=args.name or f"{socket.gethostname()}.{os.getpid()}"
     )
     try:
         # RQ logs through the standard library, which lacks loguru's TRACE and SUCCESS.

@@ -18,7 +18,13 @@ from rq.timeouts import TimerDeathPenalty
 
 from app.config import get_settings
 from jobs import shutdown
-from jobs.queues import DELIVERY_QUEUE, MAINTENANCE_QUEUE, connect_redis, live_workers, model_queue
+from jobs.queues import (
+    DELIVERY_QUEUE,
+    MAINTENANCE_QUEUE,
+    connect_redis,
+    live_workers,
+    worker_queues,
+)
 from jobs.worker import TranscriptionWorker
 
 # What the model-free workers serve: jobs/maintenance.py and jobs/deliveries.py.
@@ -43,8 +49,8 @@ def run_worker_in_process(model: str | None = None) -> None:
     get_settings.cache_clear()
     settings = get_settings()
     redis = connect_redis(settings.REDIS_URL)
-    queue = model_queue(redis, settings, model or settings.worker_model)
-    worker = TranscriptionWorker([queue], connection=redis, name=f"test.{uuid.uuid4().hex[:8]}")
+    queues = worker_queues(redis, settings, model or settings.worker_model, settings.WORKER_LANE)
+    worker = TranscriptionWorker(queues, connection=redis, name=f"test.{uuid.uuid4().hex[:8]}")
     with _own_signal_handlers(), redis:
         worker.work(burst=True, logging_level="WARNING")
 
@@ -115,9 +121,9 @@ def worker_thread(redis: Redis) -> Iterator[TranscriptionWorker]:
     get_settings.cache_clear()
     settings = get_settings()
     connection = connect_redis(settings.REDIS_URL)
-    queue = model_queue(connection, settings, settings.worker_model)
+    queues = worker_queues(connection, settings, settings.worker_model)
     worker = ThreadedTranscriptionWorker(
-        [queue], connection=connection, name=f"test-thread.{uuid.uuid4().hex[:8]}"
+        queues, connection=connection, name=f"test-thread.{uuid.uuid4().hex[:8]}"
     )
     failure: list[BaseException] = []
 
