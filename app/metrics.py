@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from app.auth import require
 from app.config import Settings
 from jobs.metrics import RTF_BUCKETS, read_transcription_metrics
-from jobs.queues import live_workers
+from jobs.queues import live_workers, model_queues
 from models import Scope, Task, TaskStatus
 from models.db import session_scope
 
@@ -93,8 +93,12 @@ class ServiceCollector(Collector):
         self,
     ) -> Iterator[GaugeMetricFamily | CounterMetricFamily | HistogramMetricFamily]:
         depth = GaugeMetricFamily("asr_queue_depth", "Jobs waiting per RQ queue.", labels=["queue"])
-        for queue in Queue.all(connection=self.redis):
-            depth.add_metric([queue.name], queue.count)
+        # Every model's queue and lane even while empty (RQ lists a queue only once a job
+        # was put in it), and any other queue RQ knows.
+        queues = {q.name: q for q in model_queues(self.redis, self.settings)}
+        queues.update((q.name, q) for q in Queue.all(connection=self.redis))
+        for name, queue in sorted(queues.items()):
+            depth.add_metric([name], queue.count)
         yield depth
         workers = GaugeMetricFamily(
             "asr_workers_live",

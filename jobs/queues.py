@@ -18,8 +18,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 from rq import Callback, Queue, Worker
-from rq.exceptions import DuplicateJobError
-from rq.job import JobStatus
+from rq.exceptions import DuplicateJobError, NoSuchJobError
+from rq.job import Job, JobStatus
 from rq.results import Result
 
 from app.config import Settings
@@ -117,7 +117,7 @@ def enqueue_transcription(
     if duration is not None and 0 < duration <= settings.SHORT_MAX_SECONDS:
         queue = short_lane(queue)
     if replace:
-        old = queue.fetch_job(str(task_id))
+        old = transcription_job(queue, task_id)
         if old is not None:
             Result.delete_all(old)
             old.delete()
@@ -140,7 +140,7 @@ def enqueue_transcription(
 def previous_run_active(queue: Queue, task_id: uuid.UUID) -> bool:
     """A worker may still be filing the last run's outcome in RQ after the row is final;
     re-enqueueing under the same job id then would let RQ overwrite the new job."""
-    job = queue.fetch_job(str(task_id))
+    job = transcription_job(queue, task_id)
     return job is not None and job.get_status(refresh=True) == JobStatus.STARTED
 
 
@@ -191,7 +191,7 @@ def remove_job(queue: Queue, task_id: uuid.UUID, only_if_waiting: bool = False) 
     With `only_if_waiting`, a job a worker has already started is left alone (the worker
     notices the canceled row itself).
     """
-    job = queue.fetch_job(str(task_id))
+    job = transcription_job(queue, task_id)
     if job is None:
         return False
     if only_if_waiting and queue_position(queue, task_id) is None:
@@ -229,6 +229,15 @@ def queue_position(queue: Queue, task_id: uuid.UUID) -> int | None:
     if in_lane is not None:
         return int(in_lane) + 1
     return None if in_queue is None else int(lane_length) + int(in_queue) + 1
+
+
+def transcription_job(queue: Queue, task_id: uuid.UUID) -> Job | None:
+    """The task's job, on the model's queue or its short lane (RQ's `Queue.fetch_job` finds
+    only a job whose origin is that very queue)."""
+    try:
+        return Job.fetch(str(task_id), connection=queue.connection)
+    except NoSuchJobError:
+        return None
 
 
 def _recorded_duration(settings: Settings, task_id: uuid.UUID) -> float | None:

@@ -33,10 +33,11 @@ def test_dashboard_lists_the_queue_with_a_queued_job(dashboard_client):
     page = dashboard_client.get("/rq/", headers=auth)
     assert page.status_code == 200 and "/rq/static/" in page.text
     queues = dashboard_client.get("/rq/0/data/queues.json", headers=auth).json()["queues"]
-    [transcription] = [q for q in queues if q["name"] == "transcription"]
+    # jfk.flac (11 s) waits in the short lane of the default model's queue.
+    [transcription] = [q for q in queues if q["name"] == "transcription:short"]
     assert transcription["count"] == 1
     jobs = dashboard_client.get(
-        "/rq/0/data/jobs/transcription/queued/8/asc/1.json", headers=auth
+        "/rq/0/data/jobs/transcription:short/queued/8/asc/1.json", headers=auth
     ).json()["jobs"]
     assert [job["id"] for job in jobs] == [task_id]
 
@@ -53,14 +54,14 @@ def test_the_dashboards_mutating_routes_refuse_without_credentials(dashboard_cli
     from rq import Queue
 
     task_id = submit(dashboard_client, audio_file("jfk.flac")).json()["task_id"]
-    queue = Queue("transcription", connection=redis)
+    queue = Queue("transcription:short", connection=redis)  # jfk.flac's lane
     mutations = [
         ("POST", f"/rq/job/{task_id}/delete"),
         ("POST", f"/rq/job/{task_id}/requeue"),
-        ("GET", "/rq/requeue/transcription"),
-        ("POST", "/rq/requeue/transcription"),
-        ("POST", "/rq/queue/transcription/queued/empty"),
-        ("POST", "/rq/queue/transcription/compact"),
+        ("GET", "/rq/requeue/transcription:short"),
+        ("POST", "/rq/requeue/transcription:short"),
+        ("POST", "/rq/queue/transcription:short/queued/empty"),
+        ("POST", "/rq/queue/transcription:short/compact"),
     ]
     for method, path in mutations:
         for headers in ({}, basic("ops", "wrong")):
@@ -68,7 +69,7 @@ def test_the_dashboards_mutating_routes_refuse_without_credentials(dashboard_cli
             assert response.status_code == 401, (method, path, headers)
     assert queue.job_ids == [task_id]
 
-    emptied = dashboard_client.post("/rq/queue/transcription/queued/empty",
+    emptied = dashboard_client.post("/rq/queue/transcription:short/queued/empty",
                                     headers=basic("ops", "s3cret"))  # fmt: skip
     assert emptied.status_code == 200
     assert queue.job_ids == []
