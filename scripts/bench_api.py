@@ -18,6 +18,7 @@ import re
 import statistics
 import subprocess
 import sys
+import textwrap
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -120,7 +121,10 @@ def profile(pid: int, url: str, seconds: int = 10) -> dict[str, list[tuple[str, 
     total: Counter[str] = Counter()
     samples = 0
     for line in raw.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
+        parsed = re.fullmatch(r"(.*) (\d+)", line)
+        if parsed is None:
+            continue
+        stack, count = parsed.groups()
         # "function (path.py:line)" → "function (path.py)": a function's lines counted as one
         frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";") if f]
         if not frames:
@@ -245,23 +249,26 @@ def render(results: dict[str, Any], command: str) -> str:
             f"| submit of a 1.9 MB WAV, {label} | p50 {ours} | stream it to a file + "
             f"one INSERT: p50 {theirs} | {runs['slower']}{TIMES} slower | ≤ 2{TIMES} |"
         )
+    intro = (
+        f"Measured with `{command}` on {results['date']} (2 cores shared by the servers, wrk "
+        "and the idle worker): the service as the Procfile runs it (one uvicorn process, its "
+        "access log on, `AUTH_ENABLED=false`, one idle `tiny.en` worker) against a minimal "
+        "FastAPI app doing the same database work with a psycopg pool "
+        "(`scripts/bench_api_baseline.py`), under the same uvicorn; wrk with 50 connections "
+        f"for 10 s, alternating, {ROUNDS} runs each. The ratio is of the mean requests per "
+        "second (for submits, of the mean p50: how many times slower)."
+    )
     pollers = results["pollers_500"]
-    return f"""{SECTION}
-
-Measured with `{command}` on {results["date"]} (2 cores shared by the servers, wrk and the
-idle worker): the service as the Procfile runs it (one uvicorn process, its access log on,
-`AUTH_ENABLED=false`, one idle `tiny.en` worker) against a minimal FastAPI app doing the same
-database work with a psycopg pool (`scripts/bench_api_baseline.py`), under the same uvicorn,
-wrk with 50 connections for 10 s, alternating, {ROUNDS} runs each; the ratio is of the mean
-requests per second (for submits, of the mean p50: how many times slower).
-
-{chr(10).join(lines)}
-
-500 pollers of a done task for {pollers.get("seconds", "")} s on one API process (wrk
-`-c500`): {pollers["rps"]:,.0f} req/s, p50 {pollers["p50_ms"]:g} ms, p99
-{pollers["p99_ms"]:g} ms, {pollers["errors"]} errors (target: 0 errors, p99 under 1 s).
-Where the time goes: docs/performance-notes.md ("API profile").
-"""
+    outro = (
+        f"500 pollers of a done task for {pollers.get('seconds', '')} s on one API process "
+        f"(wrk `-c500`): {pollers['rps']:,.0f} req/s, p50 {pollers['p50_ms']:g} ms, p99 "
+        f"{pollers['p99_ms']:g} ms, {pollers['errors']} errors (target: 0 errors, p99 under "
+        '1 s). Where the time goes: docs/performance-notes.md ("API profile").'
+    )
+    return (
+        "\n\n".join([SECTION, textwrap.fill(intro, 92), "\n".join(lines), textwrap.fill(outro, 92)])
+        + "\n"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
