@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 import ctranslate2
+import faster_whisper.transcribe
 import numpy as np
 from faster_whisper import BatchedInferencePipeline, WhisperModel
 from faster_whisper.utils import available_models, download_model
@@ -96,6 +97,36 @@ def audible(samples: np.ndarray) -> np.ndarray:
     if peak < GATE_FLOOR or peak >= GATE_PEAK:
         return samples
     return samples * np.float32(GATE_PEAK / peak)
+
+
+def raised_to_audible(samples: np.ndarray) -> np.ndarray:
+    """`samples` with each GATE_WINDOW_SECONDS window raised as `audible` raises it; the same
+    array when no window needed it."""
+    window = GATE_WINDOW_SECONDS * SAMPLE_RATE
+    parts = [samples[start : start + window] for start in range(0, len(samples), window)]
+    louder = [audible(part) for part in parts]
+    if all(new is old for new, old in zip(louder, parts, strict=True)):
+        return samples
+    return np.concatenate(louder)
+
+
+def _hearing_quiet_speech(find_speech: Callable[..., Any]) -> Callable[..., Any]:
+    """faster-whisper's own VAD (`vad_filter=true`, and the cuts of the batched pipeline)
+    run on the audio raised as the speech gate hears it: left alone, Silero drops quiet
+    speech that Whisper transcribes well. A recording at a normal level is looked at as it
+    is, so its text stays raw faster-whisper's."""
+
+    def speech_timestamps(audio: np.ndarray, *args: Any, **kwargs: Any) -> Any:
+        return find_speech(raised_to_audible(audio), *args, **kwargs)
+
+    speech_timestamps.hears_quiet_speech = True  # type: ignore[attr-defined]
+    return speech_timestamps
+
+
+if not getattr(faster_whisper.transcribe.get_speech_timestamps, "hears_quiet_speech", False):
+    faster_whisper.transcribe.get_speech_timestamps = _hearing_quiet_speech(
+        faster_whisper.transcribe.get_speech_timestamps
+    )
 
 
 def has_speech(

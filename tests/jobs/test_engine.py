@@ -69,18 +69,35 @@ def test_transcribe_reports_progress_per_segment(tmp_path: Path):
     assert transcript.segments and seen[-1] == (transcript.duration, pytest.approx(11.0))
 
 
-def test_quiet_speech_passes_the_speech_gate_and_is_transcribed(tmp_path: Path):
+@pytest.mark.parametrize(
+    ("vad_filter", "batch_size"), [(False, 0), (True, 0), (False, 8)],
+    ids=["speech gate", "vad_filter", "WHISPER_BATCH_SIZE"],
+)  # fmt: skip
+def test_quiet_speech_passes_the_speech_gate_and_is_transcribed(
+    tmp_path: Path, vad_filter: bool, batch_size: int
+):
     """jfk.flac turned down 60 dB (peaks at 26 steps of 16-bit audio): Silero hears nothing
-    at that level, Whisper transcribes it from the very samples."""
+    at that level, Whisper transcribes it from the very samples. Whether Silero is the
+    service's gate or faster-whisper's own VAD (asked for, or the batched pipeline's cuts)."""
     import numpy as np
 
     from tests.utils.audio import decoded, wav_buffer
 
     model = engine.load_model(Settings(WHISPER_DEVICE="cpu", STORAGE_PATH=tmp_path))
     quiet = wav_buffer(decoded("jfk.flac") * np.float32(10 ** (-60 / 20)))
-    transcript = engine.transcribe(model, quiet, engine.TranscriptionOptions(), lambda *_: None)
+    options = engine.TranscriptionOptions(vad_filter=vad_filter)
+    transcript = engine.transcribe(model, quiet, options, lambda *_: None, batch_size=batch_size)
     assert JFK_LINE in normalize(transcript.text)
     assert transcript.language == "en"
+
+
+def test_faster_whispers_vad_hears_a_normal_recording_as_it_is():
+    """At a normal level nothing is raised: the VAD sees the very samples, so the text is
+    raw faster-whisper's."""
+    from tests.utils.audio import decoded
+
+    loud = decoded("jfk.flac")
+    assert engine.raised_to_audible(loud) is loud
 
 
 def test_the_speech_gate_raises_quiet_audio_and_leaves_silence_and_loud_audio():
