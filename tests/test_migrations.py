@@ -7,10 +7,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, text
 
 from alembic import command
 from app.config import get_settings
+from app.main import create_app
 from models import Base
 from models.db import get_engine
 from tests.utils.databases import fresh_database
@@ -88,3 +90,35 @@ def test_telegram_tasks_that_ended_before_reply_state_count_as_answered(settings
         finally:
             engine.dispose()
     assert sorted(rows) == [("done", True), ("queued", False)]
+
+
+def test_metadata_stored_deeper_than_the_limit_is_replaced_so_the_task_can_be_read(
+    settings, monkeypatch
+):
+    """Rows stored before the 32-level bound: 300 levels answered 500 on every read."""
+    with fresh_database("_deep") as url:
+        monkeypatch.setenv("DATABASE_URL", url)
+        get_settings.cache_clear()
+        config = alembic_config(url)
+        command.upgrade(config, "0010")
+        local = settings.model_copy(update={"DATABASE_URL": url})
+        deep, shallow = (make_task(local, "done", timedelta(minutes=1)) for _ in range(2))
+        engine = create_engine(url)
+        try:
+            with engine.begin() as conn:
+                for task_id, metadata in ((deep, "[" * 300 + "]" * 300),
+                                          (shallow, '[[["kept"]]]')):  # fmt: skip
+                    conn.execute(text("UPDATE task SET client_metadata = CAST(:m AS jsonb) "
+                                      "WHERE id = :id"),
+                                 {"m": f'{{"a": {metadata}}}', "id": task_id})  # fmt: skip
+            command.upgrade(config, "head")
+            with engine.connect() as conn:
+                stored = dict(conn.execute(text("SELECT id, client_metadata FROM task")).all())
+            assert stored[deep] == {"removed": "metadata nested more than 32 levels deep"}
+            assert stored[shallow] == {"a": [[["kept"]]]}
+            with TestClient(create_app(local)) as client:
+                answer = client.get(f"/api/v1/asr/result/{deep}")
+            assert answer.status_code == 200 and answer.json()["metadata"] == stored[deep]
+        finally:
+            engine.dispose()
+            get_engine(url).dispose()
