@@ -143,6 +143,16 @@ class Service:
             lambda: httpx.get(f"{self.url}/health", timeout=1).json().get("workers_active") == count
         )
 
+    def start_lane_worker(self) -> None:
+        """One more worker, for the short lane alone (`--lane short`)."""
+        self.workers.append(subprocess.Popen(
+            [sys.executable, "-m", "jobs.worker", "--lane", "short"], cwd=ROOT, env=self.env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        ))  # fmt: skip
+        expected = len(self.workers)
+        _wait(lambda: httpx.get(f"{self.url}/health", timeout=1).json().get("workers_active")
+              == expected)  # fmt: skip
+
     def stop_worker(self) -> None:
         for worker in self.workers:
             worker.send_signal(signal.SIGTERM)
@@ -368,17 +378,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=ROOT / "docs")
     parser.add_argument(
         "--only",
-        choices=["batching", "long", "api"],
+        choices=["batching", "long", "api", "lanes"],
         help="measure only this part; the rest is kept from performance.json",
     )
     parser.add_argument("--clips", type=int, default=None, help="short clips for batching")
     parser.add_argument("--profile", action="store_true", help="--only api: py-spy the API too")
+    parser.add_argument("--minutes", type=float, default=20, help="--only lanes: long files")
     args = parser.parse_args(argv)
     if args.only == "api":  # scripts/bench_api.py: its own section of PERFORMANCE.md
         from scripts import bench_api
 
         return bench_api.main(["--poll-seconds", "10" if args.quick else "60",
                                *(["--profile"] if args.profile else [])])  # fmt: skip
+    if args.only == "lanes":  # scripts/bench_lanes.py: its own section of PERFORMANCE.md
+        from scripts import bench_lanes
+
+        return bench_lanes.main(["--minutes", str(args.minutes)])
     repeats = args.repeats or (2 if args.quick else 5)
     long_minutes, poll_seconds, big_mb = (10, 10, 512) if args.quick else (60, 60, 2048)
 
