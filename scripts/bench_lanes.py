@@ -11,6 +11,7 @@ started with `--lane short`). Writes its section of docs/PERFORMANCE.md.
 import argparse
 import statistics
 import sys
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
@@ -89,20 +90,18 @@ def _until(condition: Any, timeout: float = 600) -> None:
 
 def render(results: dict[str, dict], minutes: float, command: str) -> str:
     rows = "\n".join(f"| {name} | {r['p50']} s | {r['p95']} s |" for name, r in results.items())
-    return f"""{SECTION}
-
-Measured with `{command}`: two `tiny.en` workers (one uvicorn, 2 cores) start on four
-recordings of {minutes:g} minutes (two run, two wait); then {NOTES} voice notes (jfk.flac,
-11 s) are submitted. A note's wait: from its submit to a worker starting it.
-
-| set-up | wait p50 | wait p95 |
-|---|---|---|
-{rows}
-
-Without the lane the notes wait for all four long files; with it, for the two already
-running (a worker is never interrupted); a worker kept for the lane (`--lane short`) takes
-them at once.
-"""
+    intro = (
+        f"Measured with `{command}`: two `tiny.en` workers (one uvicorn, 2 cores) start on "
+        f"four recordings of {minutes:g} minutes (two run, two wait); then {NOTES} voice notes "
+        "(jfk.flac, 11 s) are submitted. A note's wait: from its submit to a worker starting it."
+    )
+    outro = (
+        "Without the lane the notes wait for all four long files; with it, for the two already "
+        "running (a worker is never interrupted); a worker kept for the lane (`--lane short`) "
+        "takes them at once."
+    )
+    table = "| set-up | wait p50 | wait p95 |\n|---|---|---|\n" + rows
+    return "\n\n".join([SECTION, textwrap.fill(intro, 92), table, textwrap.fill(outro, 92)]) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
