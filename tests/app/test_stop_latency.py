@@ -35,11 +35,13 @@ def seconds_until_the_next_task_starts(client, long_wav, stop: Callable[[str], i
     return took
 
 
+@pytest.mark.slow  # a real worker process stopped, killed or starved
 def test_cancel_of_a_processing_task_frees_its_worker_within_seconds(client, live_worker, long_wav):
     cancel = lambda task_id: client.post(f"/api/v1/asr/cancel/{task_id}").status_code  # noqa: E731
     assert seconds_until_the_next_task_starts(client, long_wav, cancel) < STOP_WITHIN_SECONDS
 
 
+@pytest.mark.slow  # a real worker process stopped, killed or starved
 def test_delete_of_a_processing_task_frees_its_worker_within_seconds(client, live_worker, long_wav):
     delete = lambda task_id: client.delete(f"/api/v1/asr/task/{task_id}").status_code  # noqa: E731
     assert seconds_until_the_next_task_starts(client, long_wav, delete) < STOP_WITHIN_SECONDS

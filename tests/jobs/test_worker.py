@@ -4,6 +4,8 @@ import signal
 import time
 import uuid
 
+import pytest
+
 from app.config import Settings
 from models import Task
 from models.db import session_scope
@@ -55,6 +57,7 @@ def test_api_worker_and_error_logs_are_written(client, worker_process, settings:
     assert f"task {bad}: failed: audio file is missing from storage" in str(error_log)
 
 
+@pytest.mark.slow  # a real worker process stopped, killed or starved
 def test_heartbeat_disappears_within_its_ttl_after_the_worker_is_killed(
     client, worker_process, redis, settings: Settings
 ):
@@ -86,6 +89,7 @@ def test_jobs_run_in_the_worker_process_itself(client, worker_process, settings:
     )
 
 
+@pytest.mark.slow  # a real worker process stopped, killed or starved
 def test_abandoned_job_found_by_rq_is_put_back_and_then_completed(
     client, worker_process, redis, settings: Settings, tmp_path, run_worker
 ):
@@ -111,6 +115,7 @@ def test_abandoned_job_found_by_rq_is_put_back_and_then_completed(
     assert task["status"] == "done" and task["attempts"] == 2
 
 
+@pytest.mark.slow  # a real worker process stopped, killed or starved
 def test_a_starved_worker_keeps_its_task_and_is_not_charged(
     client, worker_process, redis, settings: Settings, tmp_path
 ):
@@ -137,6 +142,7 @@ def test_a_starved_worker_keeps_its_task_and_is_not_charged(
     assert worker_process.poll() is None  # the same process finished it
 
 
+@pytest.mark.slow  # a real worker process stopped, killed or starved
 def test_a_run_taken_from_a_starved_worker_elsewhere_is_not_charged(
     client, worker_process, redis, settings: Settings, tmp_path
 ):
