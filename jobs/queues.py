@@ -6,12 +6,13 @@ Imports neither FastAPI nor faster-whisper: the API imports this module.
 import json
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from loguru import logger
 from redis import Redis
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -158,6 +159,23 @@ def next_attempt_missing(redis: Redis, kind: str, task_id: uuid.UUID, attempts: 
         job is not None and job.get_status(refresh=False) in PENDING_STATUSES
         for job in map(queue.fetch_job, ids)
     )
+
+
+def requeue_owed_attempts(
+    redis: Redis, kind: str, owed: Sequence[tuple[uuid.UUID, int]],
+    enqueue: Callable[[Redis, uuid.UUID, int], bool],
+) -> list[uuid.UUID]:  # fmt: skip
+    """For each (task, attempts made) still owed a delivery of `kind`, queue the next attempt
+    when no job for it is pending; the tasks queued again."""
+    requeued = []
+    for task_id, attempts in owed:
+        if next_attempt_missing(redis, kind, task_id, attempts) and enqueue(
+            redis, task_id, attempts + 1
+        ):
+            logger.warning("task {}: {} attempt {} had no job; queued again", task_id, kind,
+                           attempts + 1)  # fmt: skip
+            requeued.append(task_id)
+    return requeued
 
 
 def enqueue_delivery_job(

@@ -25,7 +25,7 @@ from jobs.queues import (
     connect_redis,
     delivery_job_id,
     enqueue_delivery_job,
-    next_attempt_missing,
+    requeue_owed_attempts,
 )
 from jobs.telegram_api import BotApi, TelegramError, split_message
 from models import Task, TaskStatus
@@ -101,14 +101,7 @@ def requeue_owed(settings: Settings, redis: Redis, ended_before: datetime) -> li
                 Task.telegram_reply_ended_at.is_(None), Task.finished_at < ended_before,
             ).order_by(Task.finished_at)
         ).all()  # fmt: skip
-    requeued = []
-    for task_id, attempts in owed:
-        missing = next_attempt_missing(redis, JOB_KIND, task_id, attempts)
-        if missing and enqueue_reply(redis, task_id, attempts + 1):
-            logger.warning("task {}: telegram reply attempt {} had no job; queued again",
-                           task_id, attempts + 1)  # fmt: skip
-            requeued.append(task_id)
-    return requeued
+    return requeue_owed_attempts(redis, JOB_KIND, owed, enqueue_reply)
 
 
 def send_outcome(task_id: str, attempt: int = 1) -> None:

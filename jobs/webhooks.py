@@ -26,7 +26,7 @@ from jobs.queues import (
     connect_redis,
     delivery_job_id,
     enqueue_delivery_job,
-    next_attempt_missing,
+    requeue_owed_attempts,
 )
 from jobs.webhook_guard import UnsafeCallback, checked_addresses
 from models import Task
@@ -76,14 +76,7 @@ def requeue_owed(settings: Settings, redis: Redis, ended_before: datetime) -> li
                 Task.finished_at < ended_before,
             ).order_by(Task.finished_at)
         ).all()  # fmt: skip
-    requeued = []
-    for task_id, attempts in owed:
-        missing = next_attempt_missing(redis, JOB_KIND, task_id, attempts)
-        if missing and enqueue_delivery(redis, task_id, attempts + 1):
-            logger.warning("task {}: webhook attempt {} had no job; queued again",
-                           task_id, attempts + 1)  # fmt: skip
-            requeued.append(task_id)
-    return requeued
+    return requeue_owed_attempts(redis, JOB_KIND, owed, enqueue_delivery)
 
 
 def webhook_body(task: Task, settings: Settings) -> dict[str, Any]:

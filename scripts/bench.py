@@ -230,25 +230,11 @@ def wer_table(texts: dict[str, str]) -> dict[str, float]:
 
 
 async def submit_latency(service: Service, one_mb: Path, clients: int, per_client: int) -> dict:
-    payload = one_mb.read_bytes()
-    latencies: list[float] = []
-    errors = 0
+    from scripts.bench_api import submit_latency as timed_submits
 
-    async def client_loop(client: httpx.AsyncClient) -> None:
-        nonlocal errors
-        for _ in range(per_client):
-            started = time.perf_counter()
-            response = await client.post(f"{service.url}/api/v1/asr/submit",
-                                         files={"audio": ("1mb.wav", payload)})  # fmt: skip
-            latencies.append(time.perf_counter() - started)
-            errors += response.status_code != 202
-
-    async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=clients)) as c:
-        await asyncio.gather(*(client_loop(c) for _ in range(clients)))
-    latencies.sort()
-    return {"clients": clients, "requests": len(latencies), "errors": errors,
-            "p50_ms": round(1000 * latencies[len(latencies) // 2], 1),
-            "p99_ms": round(1000 * latencies[int(len(latencies) * 0.99) - 1], 1)}  # fmt: skip
+    url = f"{service.url}/api/v1/asr/submit"
+    return {"clients": clients,
+            **await timed_submits(url, one_mb.read_bytes(), clients, per_client)}  # fmt: skip
 
 
 async def pollers(service: Service, task_id: str, clients: int, seconds: float) -> dict:

@@ -8,9 +8,11 @@ from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
+from rq.job import Job, JobStatus
 
 from app.main import create_app
 from jobs.outcome import finish_failed
+from jobs.queues import delivery_job_id
 from jobs.reconciler import reconcile
 from models import Task, TaskStatus
 from models.db import session_scope
@@ -163,6 +165,22 @@ def test_a_lost_retry_is_queued_again_and_a_scheduled_one_is_left_alone(
     assert len(receiver.requests) == 2
     webhook = wait_for(lambda: delivered(hook_client, str(task_id)), 10, "delivered_at")
     assert webhook["attempts"] == 2
+
+
+def test_an_attempt_still_running_is_not_doubled_by_the_reconciler(
+    hook_client, settings, redis, receiver
+):
+    """Attempt 1 is being sent (its job started, the attempt counted): the reconciler must
+    not queue attempt 2 beside it, or the receiver could get the webhook twice."""
+    task_id = processing_task(settings, receiver.url)
+    finish_failed(settings, task_id, "could not decode audio: test")  # queues attempt 1
+    with session_scope(settings.DATABASE_URL) as session:
+        session.get(Task, task_id).webhook_attempts = 1  # type: ignore[union-attr]
+    running = Job.fetch(delivery_job_id("webhook", task_id, 1), connection=redis)
+    running.set_status(JobStatus.STARTED)
+
+    assert reconcile(settings, redis).redelivered == []
+    assert not Job.exists(delivery_job_id("webhook", task_id, 2), connection=redis)
 
 
 def test_a_webhook_given_up_or_delivered_is_not_queued_again(hook_client, settings, redis):
