@@ -9,17 +9,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import Depends, Query, Security
+from fastapi import Depends, Query, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
+from app.async_db import AsyncDatabase
 from app.config import Settings
-from app.deps import SessionDep, SettingsDep
+from app.deps import SettingsDep
 from app.errors import Forbidden, Unauthorized
 from models import ApiKey, Scope, Task
-from models.api_key import find_active_key
+from models.api_key import hash_key
 
 API_KEY_QUERY_DOC = (
     "The API key, for browsers that cannot send headers here (EventSource, <audio>); a "
@@ -77,19 +77,29 @@ async def header_key(
 HeaderKey = Annotated[str | None, Depends(header_key)]
 
 
-# The dependencies below are `async def`, so a request spends no thread-pool hop on them; only
-# the key lookup itself, when there is one, runs in a thread (it queries the database).
+# The key lookup runs on the event loop (app/async_db.py): no thread-pool hop and no ORM
+# session per request, which polling clients pay on every poll.
+KEY_BY_HASH = select(ApiKey.id, ApiKey.scopes, ApiKey.last_used_at).where(
+    ApiKey.key_hash == bindparam("key_hash"), ApiKey.revoked_at.is_(None)
+)
+TOUCH_KEY = (
+    update(ApiKey).where(ApiKey.id == bindparam("key_id")).values(last_used_at=bindparam("now"))
+)
+# Where the upload middleware (app/upload_auth.py) leaves the caller it identified before
+# the body was read, so the route does not look the key up a second time.
+CALLER_STATE = "caller"
 
 
-async def authenticate(key: HeaderKey, session: SessionDep, settings: SettingsDep) -> Caller:
+async def authenticate(key: HeaderKey, request: Request, settings: SettingsDep) -> Caller:
     if not settings.AUTH_ENABLED:
         return ANONYMOUS
-    return await run_in_threadpool(identify, key, session, settings)
+    known: Caller | None = getattr(request.state, CALLER_STATE, None)
+    return known or await identify(request.app.state.db, key, settings)
 
 
 async def authenticate_browser(
     key: HeaderKey,
-    session: SessionDep,
+    request: Request,
     settings: SettingsDep,
     api_key: Annotated[str | None, Query(description=API_KEY_QUERY_DOC)] = None,
 ) -> Caller:
@@ -97,22 +107,22 @@ async def authenticate_browser(
     which cannot send headers: the key may also come as `?api_key=`."""
     if not settings.AUTH_ENABLED:
         return ANONYMOUS
-    return await run_in_threadpool(identify, key or api_key or None, session, settings)
+    return await identify(request.app.state.db, key or api_key or None, settings)
 
 
-def identify(plain: str | None, session: Session, settings: Settings) -> Caller:
+async def identify(db: AsyncDatabase, plain: str | None, settings: Settings) -> Caller:
     """The caller a plain key (or its absence) stands for."""
     if not settings.AUTH_ENABLED:
         return ANONYMOUS
     if plain is None:
         raise Unauthorized("send an API key: `Authorization: Bearer <key>` or `X-API-Key`")
-    key = find_active_key(session, plain)
+    key = await db.fetch_one(KEY_BY_HASH, key_hash=hash_key(plain))
     if key is None:
         raise Unauthorized("the API key is unknown or revoked")
     now = datetime.now(UTC)
-    if key.last_used_at is None or now - key.last_used_at > LAST_USED_RESOLUTION:
-        key.last_used_at = now
-    return Caller(key_id=key.id, scopes=frozenset(key.scopes))
+    if key["last_used_at"] is None or now - key["last_used_at"] > LAST_USED_RESOLUTION:
+        await db.execute(TOUCH_KEY, key_id=key["id"], now=now)
+    return Caller(key_id=key["id"], scopes=frozenset(key["scopes"]))
 
 
 def require(

@@ -6,6 +6,7 @@ and what is accepted. Validation errors keep FastAPI's list under `detail`.
 
 from typing import Any
 
+import psycopg
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -143,9 +144,11 @@ class ServiceUnavailable(AppError):
 
 
 # Errors that mean a dependency is down or overloaded (503), not a bug (500). SQLAlchemy's
-# TimeoutError: every pooled connection busy for 30 s.
+# TimeoutError: every pooled connection busy for 30 s. psycopg's own: the polled routes'
+# reads (app/async_db.py), which bypass SQLAlchemy.
 OUTAGES: tuple[type[Exception], ...] = (
     RedisError, OperationalError, InterfaceError, PoolTimeout, StorageUnavailable,
+    psycopg.OperationalError, psycopg.InterfaceError,
 )  # fmt: skip
 
 

@@ -1,12 +1,15 @@
 """The FastAPI application. Run with `uvicorn --factory app.main:create_app`."""
 
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from loguru import logger
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.async_db import AsyncDatabase
 from app.auth import hide_query_keys_in_access_log
 from app.config import Settings, configure_logging, get_settings
 from app.dashboard import dashboard_asgi
@@ -31,7 +34,7 @@ from app.routes import (
 )
 from app.upload_auth import UploadKeyMiddleware, UploadRoute
 from app.uploads import UploadLimitMiddleware
-from jobs.queues import connect_redis
+from jobs.queues import connect_redis, connect_redis_async
 from models import Scope as KeyScope
 from storage import get_storage
 
@@ -56,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="Whisper batch transcription", version="0.1.0", description=DESCRIPTION,
         docs_url=None, redoc_url=None,  # app/routes/docs.py: the same, without a CDN
+        lifespan=lifespan,
     )  # fmt: skip
     app.router.route_class = ReleasingRoute  # for routes added on the app itself (/metrics)
     app.state.settings = settings
@@ -65,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.started = time.monotonic()
     app.state.task_events = TaskEventHub(settings, app.state.redis)
     app.state.poll_hints = PollHints()
+    app.state.task_paths = {}  # app/views.task_url
 
     app.state.http_metrics = install_metrics(app, settings, app.state.redis)
     install_error_handlers(app)
@@ -92,6 +97,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(health.router, prefix=API_PREFIX, include_in_schema=False)
     return app
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The clients bound to the server's event loop: the async database pool and Redis client
+    the polled routes use (app/async_db.py)."""
+    settings: Settings = app.state.settings
+    app.state.db = AsyncDatabase(settings.DATABASE_URL)
+    app.state.redis_async = connect_redis_async(settings.REDIS_URL, socket_timeout=5)
+    try:
+        yield
+    finally:
+        await app.state.db.close()
+        await app.state.redis_async.aclose()
 
 
 class AccessLog:

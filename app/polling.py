@@ -15,11 +15,12 @@ from fastapi import Request, Response
 from loguru import logger
 from redis import Redis
 from redis.exceptions import RedisError
-from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from app.estimates import recent_rtf
 from jobs.queues import live_workers
 from models import Task, TaskStatus
+from models.db import session_scope
 
 HINT_REFRESH_SECONDS = 5.0
 # Bounds of the hint: never hammer, never sleep through a change; the event stream
@@ -36,9 +37,12 @@ class PollHints:
         self.refreshed_at = float("-inf")
         self.lock = threading.Lock()
 
-    def retry_after(self, session: Session, redis: Redis, task: Task, position: int | None) -> int:
+    async def retry_after(
+        self, database_url: str, redis: Redis, task: Task, position: int | None
+    ) -> int:
         """Seconds worth waiting before asking about `task` (queued or processing) again."""
-        self._refresh(session, redis)
+        if time.monotonic() - self.refreshed_at >= HINT_REFRESH_SECONDS:
+            await run_in_threadpool(self._refresh, database_url, redis)
         if self.workers == 0:
             return MAX_RETRY_AFTER  # nothing moves until a worker starts
         duration = task.duration_seconds or 0.0
@@ -48,17 +52,17 @@ class PollHints:
             seconds = (position or 1) * duration * self.rtf / self.workers
         return min(MAX_RETRY_AFTER, max(MIN_RETRY_AFTER, math.ceil(seconds)))
 
-    def _refresh(self, session: Session, redis: Redis) -> None:
-        if time.monotonic() - self.refreshed_at < HINT_REFRESH_SECONDS:
-            return
+    def _refresh(self, database_url: str, redis: Redis) -> None:
+        """In a thread: a few seconds in, one poll pays for everyone's hint."""
         with self.lock:
             if time.monotonic() - self.refreshed_at < HINT_REFRESH_SECONDS:
-                return
+                return  # another poll refreshed it while this one waited for the lock
             try:
                 self.workers = len(live_workers(redis))
             except RedisError as exc:  # a hint is not worth a 503
                 logger.warning("poll hint without workers: {}", exc)
-            self.rtf = recent_rtf(session)
+            with session_scope(database_url) as session:
+                self.rtf = recent_rtf(session)
             self.refreshed_at = time.monotonic()
 
 

@@ -4,23 +4,22 @@ headers, before a byte of the body is read.
 FastAPI parses a multipart form before it runs a route's dependencies, so the route's own
 key check (app/auth.py) comes only after the whole upload has been received and spooled: a
 caller without a key could make the server read hundreds of megabytes for a 401. This
-middleware runs the same check first; the route still runs it again, as every route does.
+middleware runs the same check first and leaves the caller in the request's state, where the
+route's own check finds it instead of looking the key up again.
 """
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from fastapi import Request, Response
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.auth import ensure_scope, identify, presented_key
+from app.auth import CALLER_STATE, Caller, ensure_scope, identify, presented_key
 from app.config import Settings
 from app.errors import OUTAGES, AppError, app_error_response, dependency_down_response
 from app.openai_errors import openai_error
 from models import Scope as KeyScope
-from models.db import session_scope
 
 # What the key check may raise: a refusal (401, 403), or the database being down (503).
 REFUSALS: tuple[type[Exception], ...] = (AppError, *OUTAGES)
@@ -49,8 +48,7 @@ class UploadKeyMiddleware:
             await self.app(scope, receive, send)
             return
         try:
-            # The key lookup is a blocking database query: not on the event loop.
-            await run_in_threadpool(self.check_key, Headers(scope=scope), route.scopes)
+            caller = await self.check_key(scope, route.scopes)
         except REFUSALS as exc:
             response = refusal(Request(scope), exc, route)
             # The body is not wanted: close the connection rather than read the rest of it
@@ -58,13 +56,15 @@ class UploadKeyMiddleware:
             response.headers["Connection"] = "close"
             await response(scope, receive, send)
             return
+        scope.setdefault("state", {})[CALLER_STATE] = caller
         await self.app(scope, receive, send)
 
-    def check_key(self, headers: Headers, scopes: tuple[KeyScope, ...]) -> None:
-        with session_scope(self.settings.DATABASE_URL) as session:
-            caller = identify(presented_key(headers), session, self.settings)
-        for needed in scopes:
-            ensure_scope(caller, needed)
+    async def check_key(self, scope: Scope, needed: tuple[KeyScope, ...]) -> Caller:
+        db = scope["app"].state.db
+        caller = await identify(db, presented_key(Headers(scope=scope)), self.settings)
+        for each in needed:
+            ensure_scope(caller, each)
+        return caller
 
 
 def refusal(request: Request, exc: Exception, route: UploadRoute) -> Response:

@@ -8,9 +8,11 @@ from pydantic import BaseModel
 from redis import Redis
 from redis.exceptions import RedisError
 from rq import Queue
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
+from starlette.datastructures import URLPath
 
+from app.async_db import AsyncDatabase
 from app.auth import Caller
 from app.errors import TaskNotFound
 from app.estimates import estimated_wait
@@ -27,6 +29,7 @@ from app.schemas import (
 )
 from jobs.queues import WorkerInfo, live_workers, model_queue, queue_position
 from models import Task, TaskStatus
+from models.task import task_snapshot
 
 TEXT_PREVIEW_CHARS = 200
 NO_WORKER_WARNING = "no worker is running; the task waits until one starts"
@@ -39,6 +42,18 @@ def get_task_or_404(
     whether an id exists must not leak."""
     query = select(Task).where(Task.id == task_id)
     task = session.scalar(query.with_for_update() if for_update else query)
+    if task is None or not caller.owns(task):
+        raise TaskNotFound(f"no task with id {task_id}")
+    return task
+
+
+TASK_BY_ID = select(Task).where(Task.id == bindparam("task_id"))
+
+
+async def find_task_or_404(db: AsyncDatabase, task_id: uuid.UUID, caller: Caller) -> Task:
+    """`get_task_or_404` on the event loop, for the routes clients poll: a read-only Task."""
+    row = await db.fetch_one(TASK_BY_ID, task_id=task_id)
+    task = None if row is None else task_snapshot(row)
     if task is None or not caller.owns(task):
         raise TaskNotFound(f"no task with id {task_id}")
     return task
@@ -60,7 +75,7 @@ def queued_response(
         task_id=task.id,
         position=position,
         estimated_wait=estimated_wait(session, workers, before_seq=task.seq) if workers else None,
-        result_url=str(request.url_for("read_result", task_id=task.id)),
+        result_url=task_url(request, "read_result", task.id),
         warning=NO_WORKER_WARNING if workers == 0 else None,
     )
 
@@ -97,7 +112,7 @@ def task_public(task: Task, request: Request) -> TaskPublic:
     elif status == TaskStatus.FAILED:
         public.error = task.error
     if status in (TaskStatus.FAILED, TaskStatus.CANCELED):
-        public.retry_url = str(request.url_for("retry_task", task_id=task.id))
+        public.retry_url = task_url(request, "retry_task", task.id)
     return public
 
 
@@ -109,7 +124,7 @@ def existing_response(
     response.headers[header] = "true"
     return TaskExisting(
         **task_public(task, request).model_dump(),
-        result_url=str(request.url_for("read_result", task_id=task.id)),
+        result_url=task_url(request, "read_result", task.id),
     )
 
 
@@ -131,7 +146,23 @@ def audio_url(task: Task, request: Request) -> str | None:
     """Null once retention removed the recording."""
     if task.audio_key is None:
         return None
-    return str(request.url_for("download_audio", task_id=task.id))
+    return task_url(request, "download_audio", task.id)
+
+
+# Stands for the task id in the cached paths below.
+_ANY_TASK_ID = "00000000-0000-0000-0000-000000000000"
+
+
+def task_url(request: Request, route_name: str, task_id: uuid.UUID) -> str:
+    """`request.url_for(route_name, task_id=task_id)`, without searching the app's routes
+    for the name each time (every result has one or two of these URLs; the search tries
+    each route in turn, and there are dozens)."""
+    paths: dict[str, str] = request.app.state.task_paths
+    path = paths.get(route_name)
+    if path is None:
+        path = paths[route_name] = request.app.url_path_for(route_name, task_id=_ANY_TASK_ID)
+    url_path = URLPath(path.replace(_ANY_TASK_ID, str(task_id)))
+    return str(url_path.make_absolute_url(request.base_url))
 
 
 def webhook_state(task: Task) -> WebhookState | None:

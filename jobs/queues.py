@@ -14,6 +14,8 @@ from typing import Any
 
 from loguru import logger
 from redis import Redis
+from redis.asyncio import Redis as AsyncRedis
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -61,6 +63,21 @@ def connect_redis(redis_url: str, retries: int = 8, socket_timeout: float | None
         ),
         socket_connect_timeout=2,
         # None for workers: RQ blocks on BLPOP for minutes by design.
+        socket_timeout=socket_timeout,
+        health_check_interval=30,
+    )
+
+
+def connect_redis_async(redis_url: str, retries: int = 1, socket_timeout: float = 5) -> AsyncRedis:
+    """`connect_redis` for the event loop: the API's polled routes, which must not block it."""
+    return AsyncRedis.from_url(
+        redis_url,
+        retry=AsyncRetry(
+            ExponentialBackoff(cap=2.0, base=0.1),
+            retries=retries,
+            supported_errors=(RedisConnectionError, RedisTimeoutError),
+        ),
+        socket_connect_timeout=2,
         socket_timeout=socket_timeout,
         health_check_interval=30,
     )
@@ -238,12 +255,26 @@ def queue_counts(queue: Queue) -> QueueCounts:
 def queue_position(queue: Queue, task_id: uuid.UUID) -> int | None:
     """1 for the next job a worker takes; None when the job is no longer waiting. A task
     on the model's queue has every short recording of its lane ahead of it."""
-    lane = short_lane(queue)
     with queue.connection.pipeline(transaction=False) as pipe:
-        pipe.lpos(lane.key, str(task_id))
-        pipe.lpos(queue.key, str(task_id))
-        pipe.llen(lane.key)
-        in_lane, in_queue, lane_length = pipe.execute()
+        _ask_position(pipe, queue, task_id)
+        return _position(*pipe.execute())
+
+
+async def queue_position_async(redis: AsyncRedis, queue: Queue, task_id: uuid.UUID) -> int | None:
+    """`queue_position` on the event loop; `queue` only names the keys."""
+    async with redis.pipeline(transaction=False) as pipe:
+        _ask_position(pipe, queue, task_id)
+        return _position(*await pipe.execute())
+
+
+def _ask_position(pipe: Any, queue: Queue, task_id: uuid.UUID) -> None:
+    lane = short_lane(queue)
+    pipe.lpos(lane.key, str(task_id))
+    pipe.lpos(queue.key, str(task_id))
+    pipe.llen(lane.key)
+
+
+def _position(in_lane: int | None, in_queue: int | None, lane_length: int) -> int | None:
     if in_lane is not None:
         return int(in_lane) + 1
     return None if in_queue is None else int(lane_length) + int(in_queue) + 1

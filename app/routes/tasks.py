@@ -5,6 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, Response, UploadFile
 from loguru import logger
+from starlette.concurrency import run_in_threadpool
 
 from app.auth import ReadCaller, SubmitCaller
 from app.callbacks import CallbackRequest, callback_form
@@ -35,13 +36,8 @@ from app.schemas import (
     task_options_form,
 )
 from app.submission import queue_recording
-from app.views import (
-    existing_response,
-    get_task_or_404,
-    queued_response,
-    task_public,
-)
-from jobs.queues import live_workers, model_queue, queue_position
+from app.views import existing_response, find_task_or_404, queued_response, task_public
+from jobs.queues import live_workers, model_queue, queue_position_async
 from models import TaskStatus
 
 IDEMPOTENCY_KEY_DOC = (
@@ -137,24 +133,28 @@ def submit_task(
         304: {"description": "Unchanged since the ETag sent in `If-None-Match`."},
     },
 )
-def read_result(
-    task_id: uuid.UUID, request: Request, session: SessionDep, queue: QueueDep,
-    caller: ReadCaller, export: Annotated[ResultQuery, Query()],
+async def read_result(
+    task_id: uuid.UUID, request: Request, caller: ReadCaller,
+    export: Annotated[ResultQuery, Query()],
 ) -> TaskPublic | Response:  # fmt: skip
     """Status of a task and, once done, its transcript; with `format`, the transcript as a
     file (srt, vtt, ...). Carries an `ETag` (send it back as `If-None-Match`: a bodiless 304
     while nothing changed) and, while the task is queued or processing, a `Retry-After`
     (seconds, 1-30) that follows the estimated wait."""
-    task = get_task_or_404(session, task_id, caller)
-    if export.format is not None:
-        return export_response(task, export.format, export)
+    # Clients poll this: it runs on the event loop, reading through app/async_db.py.
+    state = request.app.state
+    task = await find_task_or_404(state.db, task_id, caller)
+    if export.format is not None:  # rendering a long transcript is work: not on the loop
+        return await run_in_threadpool(export_response, task, export.format, export)
     public = task_public(task, request)
     if task.status == TaskStatus.QUEUED:
-        own_queue = model_queue(queue.connection, request.app.state.settings, task.model)
-        public.position = queue_position(own_queue, task.id)
+        own_queue = model_queue(state.redis, state.settings, task.model)
+        public.position = await queue_position_async(state.redis_async, own_queue, task.id)
     headers = {}
     if task.status in (TaskStatus.QUEUED, TaskStatus.PROCESSING):
-        hints: PollHints = request.app.state.poll_hints
-        wait = hints.retry_after(session, queue.connection, task, public.position)
+        hints: PollHints = state.poll_hints
+        wait = await hints.retry_after(
+            state.settings.DATABASE_URL, state.redis, task, public.position
+        )
         headers["Retry-After"] = str(wait)
     return conditional(request, public.model_dump_json(by_alias=True).encode(), headers)

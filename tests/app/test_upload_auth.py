@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import update
 
+from app import auth, upload_auth
 from app.main import create_app
 from models import ApiKey, Scope
 from models.db import session_scope
@@ -111,3 +112,23 @@ def test_an_upload_while_the_database_is_down_is_503_naming_it(settings):
     with TestClient(create_app(down)) as client:
         response = submit(client, audio_file("jfk.flac"), headers=bearer("asr_any-key"))
     assert response.status_code == 503 and response.json()["dependency"] == "database"
+
+
+def test_an_accepted_upload_looks_its_key_up_once(settings, monkeypatch):
+    """The middleware's caller is the route's: one key lookup per upload, not two."""
+    lookups: list[str | None] = []
+    identify = auth.identify
+
+    async def counted(db, plain, settings):
+        lookups.append(plain)
+        return await identify(db, plain, settings)
+
+    monkeypatch.setattr(upload_auth, "identify", counted)
+    monkeypatch.setattr(auth, "identify", counted)
+    key = new_key(settings, "bot", [Scope.SUBMIT, Scope.READ])
+    secured = settings.model_copy(update={"AUTH_ENABLED": True})
+    with TestClient(create_app(secured)) as client:
+        task_id = submitted(client, audio_file("jfk.flac"), headers=bearer(key))
+        assert lookups == [key]
+        assert client.get(f"/api/v1/asr/result/{task_id}", headers=bearer(key)).status_code == 200
+    assert lookups == [key, key]  # a route without the middleware still looks it up
