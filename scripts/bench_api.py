@@ -106,6 +106,10 @@ def compare_submits(service: str, baseline: str, payload: bytes, clients: int, e
     return {**runs, "slower": round(p50["service"] / p50["baseline"], 2)}
 
 
+def _p50s(result: dict[str, Any], side: str) -> str:
+    return "/".join(f"{run['p50_ms']:.1f}" for run in result[side])
+
+
 def profile(pid: int, url: str, seconds: int = 10) -> dict[str, list[tuple[str, float]]]:
     """py-spy samples of the web process while wrk polls `url`, of the thread holding the GIL
     (where the process's Python time goes): the frames with the most samples, on their own
@@ -187,16 +191,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             assert service.web is not None
             results["profile"] = profile(service.web.pid, pairs["result_done"][0])
             print_profile(results["profile"])
-        if args.just:
-            return results
-        results["pollers_500"] = wrk(pairs["result_done"][0], 500, args.poll_seconds)
-        print(f"bench api: 500 pollers: {results['pollers_500']}", flush=True)
+        if not args.just or "pollers_500" in args.just:
+            results["pollers_500"] = wrk(pairs["result_done"][0], 500, args.poll_seconds)
+            print(f"bench api: 500 pollers: {results['pollers_500']}", flush=True)
         service.stop_worker()  # submits would pile up on it: the API alone
         payload = speech.read_bytes()
-        results["submit_1"] = compare_submits(f"{api}/submit", f"{base}/submit", payload, 1, 40)
-        results["submit_50"] = compare_submits(f"{api}/submit", f"{base}/submit", payload, 50, 4)
-        print(f"bench api: submit: {results['submit_1']['slower']}x, "
-              f"{results['submit_50']['slower']}x", flush=True)  # fmt: skip
+        for name, clients, each in (("submit_1", 1, 40), ("submit_50", 50, 4)):
+            if args.just and name not in args.just:
+                continue
+            results[name] = compare_submits(
+                f"{api}/submit", f"{base}/submit", payload, clients, each
+            )
+            print(f"bench api: {name}: {results[name]['slower']}x slower, p50 "
+                  f"{_p50s(results[name], 'service')} ms against "
+                  f"{_p50s(results[name], 'baseline')} ms", flush=True)  # fmt: skip
     finally:
         baseline.terminate()
         service.stop()
@@ -280,7 +288,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--just",
         nargs="+",
-        choices=["result_done", "result_queued", "health", "history"],
+        choices=[
+            "result_done",
+            "result_queued",
+            "health",
+            "history",
+            "pollers_500",
+            "submit_1",
+            "submit_50",
+        ],
         help="measure only these requests; print, write nothing",
     )
     args = parser.parse_args(argv)
