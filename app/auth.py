@@ -7,16 +7,14 @@ import uuid
 from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request, Security
-from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, Query, Request
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from app.async_db import AsyncDatabase
 from app.config import Settings
-from app.deps import SettingsDep
 from app.errors import Forbidden, Unauthorized
 from models import ApiKey, Scope, Task
 from models.api_key import hash_key
@@ -25,14 +23,15 @@ API_KEY_QUERY_DOC = (
     "The API key, for browsers that cannot send headers here (EventSource, <audio>); a "
     "header is preferred: URLs end up in logs and histories."
 )
-# Declared as security schemes, so the OpenAPI page has an Authorize button; not
-# `auto_error`: with AUTH_ENABLED=false no key is needed, and a missing one is our own 401.
-BEARER = HTTPBearer(
-    scheme_name="bearer", description="`Authorization: Bearer <key>`", auto_error=False
-)
-API_KEY_HEADER = APIKeyHeader(
-    name="X-API-Key", scheme_name="apiKey", description="`X-API-Key: <key>`", auto_error=False
-)
+# The OpenAPI security schemes of every keyed route (app/openapi.py adds them), so /docs has
+# an Authorize button and generated clients know where keys go. Not FastAPI `Security`
+# dependencies: solving those took two more dependencies per request on every route.
+SECURITY_SCHEMES = {
+    "bearer": {"type": "http", "scheme": "bearer",
+               "description": "`Authorization: Bearer <key>`"},
+    "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key",
+               "description": "`X-API-Key: <key>`"},
+}  # fmt: skip
 _QUERY_KEY = re.compile(r"(?<=[?&]api_key=)[^&\s]+")
 # last_used_at is written at most this often per key, not on every request.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
@@ -66,17 +65,6 @@ def presented_key(headers: Mapping[str, str]) -> str | None:
     return headers.get("x-api-key") or None
 
 
-async def header_key(
-    bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)],
-    api_key: Annotated[str | None, Security(API_KEY_HEADER)],
-) -> str | None:
-    """The key from `Authorization: Bearer <key>` or else `X-API-Key`, as `presented_key`."""
-    return bearer.credentials if bearer is not None else api_key
-
-
-HeaderKey = Annotated[str | None, Depends(header_key)]
-
-
 # The key lookup runs on the event loop (app/async_db.py): no thread-pool hop and no ORM
 # session per request, which polling clients pay on every poll.
 KEY_BY_HASH = select(ApiKey.id, ApiKey.scopes, ApiKey.last_used_at).where(
@@ -88,26 +76,38 @@ TOUCH_KEY = (
 # Where the upload middleware (app/upload_auth.py) leaves the caller it identified before
 # the body was read, so the route does not look the key up a second time.
 CALLER_STATE = "caller"
+# The dependencies that identify a caller: a route depending on one is keyed, and its
+# OpenAPI operation names the security schemes (app/openapi.py).
+KEYED: set[Callable[..., Any]] = set()
 
 
-async def authenticate(key: HeaderKey, request: Request, settings: SettingsDep) -> Caller:
-    if not settings.AUTH_ENABLED:
-        return ANONYMOUS
-    known: Caller | None = getattr(request.state, CALLER_STATE, None)
-    return known or await identify(request.app.state.db, key, settings)
+def _keyed(dependency: Callable[..., Awaitable[Caller]]) -> Callable[..., Awaitable[Caller]]:
+    KEYED.add(dependency)
+    return dependency
 
 
+@_keyed
+async def authenticate(request: Request) -> Caller:
+    """The caller that the request's key (`Authorization: Bearer` or `X-API-Key`) stands for.
+    One plain dependency: this runs on every request of every keyed route."""
+    return await _caller(request, presented_key(request.headers))
+
+
+@_keyed
 async def authenticate_browser(
-    key: HeaderKey,
-    request: Request,
-    settings: SettingsDep,
-    api_key: Annotated[str | None, Query(description=API_KEY_QUERY_DOC)] = None,
+    request: Request, api_key: Annotated[str | None, Query(description=API_KEY_QUERY_DOC)] = None
 ) -> Caller:
     """For the few GET routes a browser loads by URL alone (EventSource, `<audio src>`),
     which cannot send headers: the key may also come as `?api_key=`."""
+    return await _caller(request, presented_key(request.headers) or api_key or None)
+
+
+async def _caller(request: Request, plain: str | None) -> Caller:
+    settings: Settings = request.app.state.settings
     if not settings.AUTH_ENABLED:
         return ANONYMOUS
-    return await identify(request.app.state.db, key or api_key or None, settings)
+    known: Caller | None = request.scope.get("state", {}).get(CALLER_STATE)
+    return known or await identify(request.app.state.db, plain, settings)
 
 
 async def identify(db: AsyncDatabase, plain: str | None, settings: Settings) -> Caller:
@@ -125,16 +125,27 @@ async def identify(db: AsyncDatabase, plain: str | None, settings: Settings) -> 
     return Caller(key_id=key["id"], scopes=frozenset(key["scopes"]))
 
 
-def require(
-    scope: Scope, identify_caller: Callable[..., Awaitable[Caller]] = authenticate
-) -> Callable[[Caller], Awaitable[Caller]]:
+def require(scope: Scope) -> Callable[[Request], Awaitable[Caller]]:
     """A dependency: the caller, if its key has `scope` (admin has every scope)."""
 
-    async def check(caller: Annotated[Caller, Depends(identify_caller)]) -> Caller:
-        return ensure_scope(caller, scope)
+    async def check(request: Request) -> Caller:
+        return ensure_scope(await authenticate(request), scope)
 
     check.__name__ = f"require_{scope}"
-    return check
+    return _keyed(check)
+
+
+def require_from_browser(scope: Scope) -> Callable[..., Awaitable[Caller]]:
+    """`require`, for the routes whose key may also come as `?api_key=`."""
+
+    async def check(
+        request: Request,
+        api_key: Annotated[str | None, Query(description=API_KEY_QUERY_DOC)] = None,
+    ) -> Caller:
+        return ensure_scope(await authenticate_browser(request, api_key), scope)
+
+    check.__name__ = f"require_{scope}_from_browser"
+    return _keyed(check)
 
 
 def ensure_scope(caller: Caller, scope: Scope) -> Caller:
@@ -154,7 +165,7 @@ SubmitCaller = Annotated[Caller, Depends(require(Scope.SUBMIT))]
 ReadCaller = Annotated[Caller, Depends(require(Scope.READ))]
 AdminCaller = Annotated[Caller, Depends(require(Scope.ADMIN))]
 # A reader whose key may also be in the query string (EventSource, <audio src>).
-BrowserReadCaller = Annotated[Caller, Depends(require(Scope.READ, authenticate_browser))]
+BrowserReadCaller = Annotated[Caller, Depends(require_from_browser(Scope.READ))]
 
 
 class HideQueryKeys(logging.Filter):

@@ -17,6 +17,7 @@ from app.deps import ReleasingRoute
 from app.errors import install_error_handlers
 from app.events import TaskEventHub
 from app.metrics import install_metrics
+from app.openapi import install_openapi
 from app.polling import PollHints
 from app.routes import (
     audio,
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.mount(docs.ASSETS_URL, docs.static_files())
     app.include_router(health.router)
     app.include_router(health.router, prefix=API_PREFIX, include_in_schema=False)
+    install_openapi(app)
     return app
 
 

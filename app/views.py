@@ -10,7 +10,6 @@ from redis.exceptions import RedisError
 from rq import Queue
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
-from starlette.datastructures import URLPath
 
 from app.async_db import AsyncDatabase
 from app.auth import Caller
@@ -161,8 +160,8 @@ def task_url(request: Request, route_name: str, task_id: uuid.UUID) -> str:
     path = paths.get(route_name)
     if path is None:
         path = paths[route_name] = request.app.url_path_for(route_name, task_id=_ANY_TASK_ID)
-    url_path = URLPath(path.replace(_ANY_TASK_ID, str(task_id)))
-    return str(url_path.make_absolute_url(request.base_url))
+    # As URLPath.make_absolute_url: the request's scheme, host and root path, then the path.
+    return str(request.base_url).rstrip("/") + path.replace(_ANY_TASK_ID, str(task_id))
 
 
 def webhook_state(task: Task) -> WebhookState | None:
