@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -122,12 +123,11 @@ class Service:
 
         redis.Redis.from_url(BENCH_REDIS).flushdb()
 
-    def start_web(self, access_log: bool = False) -> None:
-        """uvicorn; `access_log` as the Procfile runs it, else without uvicorn's own log."""
-        quiet = [] if access_log else ["--no-access-log"]
+    def start_web(self) -> None:
+        """uvicorn with the Procfile's `web` options (its event loop, its access log), on
+        127.0.0.1 and this bench's port."""
         self.web = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "app.main:create_app",
-             "--host", "127.0.0.1", "--port", str(self.port), *quiet],
+            [sys.executable, "-m", *procfile_web_command(self.port)],
             cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         _wait(lambda: httpx.get(f"{self.url}/health", timeout=1).status_code in (200, 503))
@@ -169,6 +169,16 @@ class Service:
             except subprocess.TimeoutExpired:
                 self.web.kill()
                 self.web.wait()
+
+
+def procfile_web_command(port: int) -> list[str]:
+    """The Procfile's `web` command, listening on 127.0.0.1:`port`."""
+    line = next(line for line in (ROOT / "Procfile").read_text().splitlines()
+                if line.startswith("web:"))  # fmt: skip
+    command = shlex.split(line.removeprefix("web:"))
+    command[command.index("--host") + 1] = "127.0.0.1"
+    command[command.index("--port") + 1] = str(port)
+    return command
 
 
 def _wait(check: Any, timeout: float = 120) -> None:

@@ -150,7 +150,7 @@ def start_baseline(port: int, work: Path) -> subprocess.Popen[bytes]:
            "BASELINE_UPLOADS": str(work / "baseline-uploads")}  # fmt: skip
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "--factory", "scripts.bench_api_baseline:create_app",
-         "--host", "127.0.0.1", "--port", str(port), "--no-access-log"],
+         "--host", "127.0.0.1", "--port", str(port), "--no-access-log", "--loop", "asyncio"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     _wait(lambda: httpx.get(f"http://127.0.0.1:{port}/hello", timeout=1).status_code == 200)
