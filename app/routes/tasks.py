@@ -35,7 +35,7 @@ from app.schemas import (
     TaskQueued,
     task_options_form,
 )
-from app.submission import queue_recording
+from app.submission import next_recording_seq, queue_recording
 from app.views import existing_response, find_task_or_404, queued_response, task_public
 from jobs.queues import live_workers, model_queue, queue_position_async
 from models import TaskStatus
@@ -89,6 +89,7 @@ def submit_task(
     settings: SettingsDep,
     caller: SubmitCaller,
     response: Response,
+    seq: Annotated[int, Depends(next_recording_seq)],
     client_metadata: Annotated[dict[str, Any] | None, Depends(metadata_form)] = None,
     callback: Annotated[CallbackRequest | None, Depends(callback_form)] = None,
     idempotency_key: Annotated[
@@ -119,6 +120,7 @@ def submit_task(
     submitted = queue_recording(
         session, queue, storage, settings, caller, audio, options, model,
         client_metadata=client_metadata, idempotency_key=idempotency_key, callback=callback,
+        seq=seq,
     )  # fmt: skip
     if submitted.reused is not None:
         return existing_response(request, response, submitted.task, submitted.reused)
