@@ -51,11 +51,12 @@ def audio_seconds_ahead(session: Session, before_seq: int | None = None) -> floa
 
 
 def estimated_wait(
-    session: Session, live_workers: int, before_seq: int | None = None
+    session: Session, live_workers: int, before_seq: int | None = None, rtf: float | None = None
 ) -> float | None:
     """Seconds until a worker starts the task numbered `before_seq` (a new task when None);
-    None when no worker is alive to start it."""
+    None when no worker is alive to start it. `rtf`: a recent `recent_rtf` already at hand."""
     if live_workers == 0:
         return None
-    seconds = audio_seconds_ahead(session, before_seq) * recent_rtf(session) / live_workers
+    rtf = recent_rtf(session) if rtf is None else rtf
+    seconds = audio_seconds_ahead(session, before_seq) * rtf / live_workers
     return round(seconds, 1)

@@ -52,6 +52,13 @@ class PollHints:
             seconds = (position or 1) * duration * self.rtf / self.workers
         return min(MAX_RETRY_AFTER, max(MIN_RETRY_AFTER, math.ceil(seconds)))
 
+    def recent_rtf(self, database_url: str, redis: Redis) -> float:
+        """The recent real-time factor, at most HINT_REFRESH_SECONDS old; blocking (call it
+        from a thread): a submit's estimate uses it instead of a query of its own."""
+        if time.monotonic() - self.refreshed_at >= HINT_REFRESH_SECONDS:
+            self._refresh(database_url, redis)
+        return self.rtf
+
     def _refresh(self, database_url: str, redis: Redis) -> None:
         """In a thread: a few seconds in, one poll pays for everyone's hint."""
         with self.lock:

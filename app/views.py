@@ -63,17 +63,20 @@ def queued_response(
 ) -> TaskQueued:
     """The answer to a submit or retry. The task is already queued: a Redis blip now costs
     the position and estimate (null), never the answer."""
-    position, workers = None, None
+    position, workers, rtf = None, None, None
     try:
         settings = request.app.state.settings
         position = queue_position(model_queue(redis, settings, task.model), task.id)
         workers = len(live_workers(redis))
+        rtf = request.app.state.poll_hints.recent_rtf(settings.DATABASE_URL, redis)
     except RedisError as exc:
         logger.warning("task {}: queued, but no position: {}", task.id, exc)
     return TaskQueued(
         task_id=task.id,
         position=position,
-        estimated_wait=estimated_wait(session, workers, before_seq=task.seq) if workers else None,
+        estimated_wait=estimated_wait(session, workers, before_seq=task.seq, rtf=rtf)
+        if workers
+        else None,
         result_url=task_url(request, "read_result", task.id),
         warning=NO_WORKER_WARNING if workers == 0 else None,
     )

@@ -21,6 +21,7 @@ import sys
 import textwrap
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -110,8 +111,10 @@ def _p50s(result: dict[str, Any], side: str) -> str:
     return "/".join(f"{run['p50_ms']:.1f}" for run in result[side])
 
 
-def profile(pid: int, url: str, seconds: int = 10) -> dict[str, list[tuple[str, float]]]:
-    """py-spy samples of the web process while wrk polls `url`, of the thread holding the GIL
+def profile(
+    pid: int, load: Callable[[], object], seconds: int = 10
+) -> dict[str, list[tuple[str, float]]]:
+    """py-spy samples of the web process while `load` runs, of the thread holding the GIL
     (where the process's Python time goes): the frames with the most samples, on their own
     (self) and with what they call (total), in % of all samples."""
     raw = Path(f"/tmp/asr-bench-profile-{pid}.txt")
@@ -119,7 +122,7 @@ def profile(pid: int, url: str, seconds: int = 10) -> dict[str, list[tuple[str, 
                             "--format", "raw", "--output", str(raw), "--nonblocking", "--gil"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     time.sleep(1)
-    wrk(url, seconds=seconds)
+    load()
     spy.wait(timeout=60)
     own: Counter[str] = Counter()
     total: Counter[str] = Counter()
@@ -189,13 +192,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             print(f"bench api: {name}: ratio {results[name]['ratio']}", flush=True)
         if args.profile:
             assert service.web is not None
-            results["profile"] = profile(service.web.pid, pairs["result_done"][0])
-            print_profile(results["profile"])
+            polls = pairs["result_done"][0]
+            results["profile"] = profile(service.web.pid, lambda: wrk(polls, seconds=10))
+            print_profile(results["profile"], "polling a done task")
         if not args.just or "pollers_500" in args.just:
             results["pollers_500"] = wrk(pairs["result_done"][0], 500, args.poll_seconds)
             print(f"bench api: 500 pollers: {results['pollers_500']}", flush=True)
         service.stop_worker()  # submits would pile up on it: the API alone
         payload = speech.read_bytes()
+        if args.profile:
+            assert service.web is not None
+            results["profile_submit"] = profile(service.web.pid, lambda: asyncio.run(
+                submit_latency(f"{api}/submit", payload, 1, 300)))  # fmt: skip
+            print_profile(results["profile_submit"], "one client submitting")
         for name, clients, each in (("submit_1", 1, 40), ("submit_50", 50, 4)):
             if args.just and name not in args.just:
                 continue
@@ -211,8 +220,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
-def print_profile(profile: dict[str, Any]) -> None:
-    print(f"bench api: profile of the web process, {profile['samples']} samples")
+def print_profile(profile: dict[str, Any], load: str) -> None:
+    print(f"bench api: profile of the web process, {load}: {profile['samples']} samples")
     for kind in ("self", "total"):
         print(f"  top frames by {kind} time:")
         for frame, share in profile[kind][:15]:

@@ -8,8 +8,9 @@ import av
 import numpy as np
 import pytest
 
+from app import media
 from app.media import probe
-from tests.utils.audio import wav_bytes
+from tests.utils.audio import encoded_tone, wav_bytes
 
 SR = 16000
 BYTES_PER_SECOND = SR * 2  # 16-bit mono
@@ -49,18 +50,31 @@ def test_a_wav_is_measured_as_long_as_it_decodes_whatever_its_header_says(name: 
 
 
 def test_an_aiff_is_measured_by_its_bytes_too():
-    buffer = io.BytesIO()
-    with av.open(buffer, "w", format="aiff") as out:
-        stream = out.add_stream("pcm_s16be", rate=SR, layout="mono")
-        for _ in range(20):  # 20 s
-            frame = av.AudioFrame.from_ndarray(np.zeros((1, SR), np.int16), "s16", "mono")
-            frame.sample_rate = SR
-            for packet in stream.encode(frame):
-                out.mux(packet)
-        for packet in stream.encode(None):
-            out.mux(packet)
-    info = probe(io.BytesIO(buffer.getvalue()))
+    info = probe(io.BytesIO(encoded_tone("pcm_s16be", "aiff")))
     assert info.container == "aiff" and info.duration_seconds == pytest.approx(20, abs=0.01)
+
+
+@pytest.mark.parametrize(
+    ("codec", "container", "layout"),
+    [("pcm_s16le", "wav", "mono"), ("pcm_s24le", "wav", "stereo"), ("pcm_f32le", "wav", "mono"),
+     ("adpcm_ms", "wav", "mono"), ("adpcm_ima_wav", "wav", "stereo"), ("pcm_alaw", "wav", "mono"),
+     ("libmp3lame", "wav", "mono"), ("pcm_s16be", "aiff", "stereo")],
+)  # fmt: skip
+def test_a_small_probe_of_a_wav_or_aiff_finds_what_ffmpegs_full_probe_does(
+    codec: str, container: str, layout: str, monkeypatch: pytest.MonkeyPatch
+):
+    """WAV and AIFF are opened with a 4 KB stream probe (app/media.SMALL_PROBE), not 5 MB."""
+    data = encoded_tone(codec, container, layout)
+    small = probe(io.BytesIO(data))
+    monkeypatch.setitem(media.SMALL_PROBE, "probesize", "5000000")  # FFmpeg's default
+    assert small == probe(io.BytesIO(data))
+    assert small.duration_seconds == pytest.approx(20, abs=0.2)
+
+
+def test_a_wav_is_opened_with_the_small_probe():
+    reader = CountingReader(silence(600))
+    probe(reader)
+    assert reader.bytes_read < 128 * 1024, reader.bytes_read  # 5 MB probe: ~200 KB
 
 
 class CountingReader(io.BytesIO):

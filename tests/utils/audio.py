@@ -208,3 +208,25 @@ def silent_webm(
         at = data.index(b"\x44\x89\x88")  # EBML Duration, an 8-byte float in milliseconds
         data = data[: at + 3] + struct.pack(">d", header_seconds * 1000) + data[at + 11 :]
     return data
+
+
+def encoded_tone(codec: str, container: str, layout: str = "mono", seconds: int = 20) -> bytes:
+    """`seconds` of a 16 kHz tone encoded with `codec` (an FFmpeg encoder) in `container`."""
+    import av
+    import numpy as np
+
+    channels = 2 if layout == "stereo" else 1
+    tone = (np.sin(np.arange(SAMPLE_RATE * seconds) / 10) * 8000).astype(np.int16)
+    interleaved = np.repeat(tone, channels).reshape(1, -1)  # packed s16: one plane
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format=container) as out:
+        stream = out.add_stream(codec, rate=SAMPLE_RATE, layout=layout)
+        for start in range(0, len(tone), 1152):
+            piece = interleaved[:, start * channels : (start + 1152) * channels]
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(piece), "s16", layout)
+            frame.sample_rate, frame.pts = SAMPLE_RATE, start
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return buffer.getvalue()
