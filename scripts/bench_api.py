@@ -278,8 +278,8 @@ def render(results: dict[str, Any], command: str) -> str:
     pollers = results["pollers_500"]
     outro = (
         f"500 pollers of a done task for {pollers.get('seconds', '')} s on one API process "
-        f"(wrk `-c500`): {pollers['rps']:,.0f} req/s, p50 {pollers['p50_ms']:g} ms, p99 "
-        f"{pollers['p99_ms']:g} ms, {pollers['errors']} errors (target: 0 errors, p99 under "
+        f"(wrk `-c500`): {pollers['rps']:,.0f} req/s, p50 {pollers['p50_ms']:,.0f} ms, p99 "
+        f"{pollers['p99_ms']:,.0f} ms, {pollers['errors']} errors (target: 0 errors, p99 under "
         '1 s). Where the time goes: docs/performance-notes.md ("API profile").'
     )
     return (
