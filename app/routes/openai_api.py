@@ -38,6 +38,7 @@ from app.openai_compat import (
 from app.openai_errors import OpenAIErrorBody, OpenAIRoute
 from app.routes.tasks import submit_task
 from app.schemas import TaskOptions
+from app.submission import next_recording_seq
 from app.views import get_task_or_404
 from models import Task, TaskStatus
 from models.task import FINAL_STATUSES
@@ -193,10 +194,11 @@ async def transcribe(
             param="model", code="model_not_found",
         )  # fmt: skip
     options = asked.task_options()
+    seq = await next_recording_seq(request)
     queued = await run_in_threadpool(functools.partial(
         submit_task, request=request, audio=file, options=options, model_name=model,
         session=deps.session, queue=deps.queue, redis=deps.redis, storage=deps.storage,
-        settings=deps.settings, caller=deps.caller, response=Response(),
+        settings=deps.settings, caller=deps.caller, response=Response(), seq=seq,
     ))  # fmt: skip
     await wait_until_ended(request, deps.session, queued.task_id, deps.wait_seconds)
     task = await run_in_threadpool(reload_task, deps.session, queued.task_id, deps.caller)

@@ -89,9 +89,10 @@ def submit_task(
     settings: SettingsDep,
     caller: SubmitCaller,
     response: Response,
-    seq: Annotated[int, Depends(next_recording_seq)],
     client_metadata: Annotated[dict[str, Any] | None, Depends(metadata_form)] = None,
     callback: Annotated[CallbackRequest | None, Depends(callback_form)] = None,
+    # Drawn on the event loop; callers of this function (the OpenAI routes) pass their own.
+    seq: Annotated[int | None, Depends(next_recording_seq)] = None,
     idempotency_key: Annotated[
         str | None,
         Header(
