@@ -53,34 +53,29 @@ PENDING_STATUSES = frozenset(
 
 def connect_redis(redis_url: str, retries: int = 8, socket_timeout: float | None = None) -> Redis:
     """A client that retries a dropped connection (8 retries: ~10 s) instead of failing at
-    once; the worker rides out a short Redis restart mid-job this way."""
-    return Redis.from_url(
-        redis_url,
-        retry=Retry(
-            ExponentialBackoff(cap=2.0, base=0.1),
-            retries=retries,
-            supported_errors=(RedisConnectionError, RedisTimeoutError),
-        ),
-        socket_connect_timeout=2,
-        # None for workers: RQ blocks on BLPOP for minutes by design.
-        socket_timeout=socket_timeout,
-        health_check_interval=30,
-    )
+    once; the worker rides out a short Redis restart mid-job this way. `socket_timeout` is
+    None for workers: RQ blocks on BLPOP for minutes by design."""
+    return Redis.from_url(redis_url, **_client_options(Retry, retries, socket_timeout))
 
 
 def connect_redis_async(redis_url: str, retries: int = 1, socket_timeout: float = 5) -> AsyncRedis:
     """`connect_redis` for the event loop: the API's polled routes, which must not block it."""
-    return AsyncRedis.from_url(
-        redis_url,
-        retry=AsyncRetry(
+    return AsyncRedis.from_url(redis_url, **_client_options(AsyncRetry, retries, socket_timeout))
+
+
+def _client_options(
+    retry: type[Retry] | type[AsyncRetry], retries: int, socket_timeout: float | None
+) -> dict[str, Any]:
+    return {
+        "retry": retry(
             ExponentialBackoff(cap=2.0, base=0.1),
             retries=retries,
             supported_errors=(RedisConnectionError, RedisTimeoutError),
         ),
-        socket_connect_timeout=2,
-        socket_timeout=socket_timeout,
-        health_check_interval=30,
-    )
+        "socket_connect_timeout": 2,
+        "socket_timeout": socket_timeout,
+        "health_check_interval": 30,
+    }
 
 
 def transcription_queue(redis: Redis, settings: Settings) -> Queue:
