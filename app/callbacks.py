@@ -1,5 +1,5 @@
 """The submit form's `callback_url` and `callback_secret`: where to POST the signed webhook
-when the task ends (delivery: jobs/webhooks.py)."""
+when the task ends (delivery: jobs/delivery/webhooks.py)."""
 
 from dataclasses import dataclass
 from typing import Annotated
@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 
 from app.deps import SettingsDep
 from app.schemas import NullAsNone
-from jobs.webhook_guard import MAX_CALLBACK_URL_LENGTH, UnsafeCallback, check_callback_url
+from jobs.delivery.webhook_guard import MAX_CALLBACK_URL_LENGTH, UnsafeCallback, check_callback_url
 
 CALLBACK_URL_DOC = (
     "An http(s) URL that gets a signed POST (JSON) when the task is done, failed or canceled; "

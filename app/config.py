@@ -96,9 +96,10 @@ class Settings(BaseSettings):
     # cut at a quiet moment: worker memory stays flat however long the file.
     AUDIO_PIECE_SECONDS: int = Field(default=600, ge=60)
     # true: a task whose decoding falls back to sampling (temperature > 0) samples from a seed
-    # taken from its id, on a copy of the model loaded for it (jobs/seeding.py), so a retry
-    # gives the same text. The copy costs the model's load time and memory once more, for
-    # those tasks only (0.2 s for tiny.en; for large-v3 on a small GPU, consider false).
+    # taken from its id, on a copy of the model loaded for it
+    # (jobs/transcription/seeding.py), so a retry gives the same text. The copy costs the
+    # model's load time and memory once more, for those tasks only (0.2 s for tiny.en; for
+    # large-v3 on a small GPU, consider false).
     SEEDED_SAMPLING: bool = True
     # > 0: decode a recording's 30-s windows in batches of this size (faster-whisper's
     # BatchedInferencePipeline). 0, sequential decoding, is the default: on the benchmark it
@@ -113,7 +114,7 @@ class Settings(BaseSettings):
     WORKER_LANE: Literal["all", "short"] = "all"
     # Cross-job batching: a worker that takes a short task (<= 30 s, default-ish options) also
     # claims up to this many queued short tasks in all and transcribes them as one batch
-    # (jobs/batching.py). 1 turns it off.
+    # (jobs/transcription/batching.py). 1 turns it off.
     BATCH_MAX_JOBS: int = Field(default=8, ge=1, le=64)
     # Pack clips shorter than half a window several to a 30-s window (fewer encoder passes;
     # each clip is checked and re-decoded alone when the check fails). Off by default: on
@@ -151,7 +152,7 @@ class Settings(BaseSettings):
     # caller gets that task back at once (200, `Deduplicated: true`); nothing is queued.
     DEDUPE: bool = False
 
-    # Retention, applied by the sweeper (jobs/sweeper.py) every SWEEP_INTERVAL_SECONDS. Only
+    # Retention, applied by the sweeper (jobs/upkeep/sweeper.py) every SWEEP_INTERVAL_SECONDS. Only
     # recordings of ended tasks are removed; their transcripts stay unless TRANSCRIPT_MAX_AGE.
     # Keep at most this many recordings; 0 = no limit.
     MAX_RECORDINGS: int = Field(default=10, ge=0)

@@ -5,7 +5,7 @@ A header's duration is whatever the writer put there: missing from a WebM writte
 or edited to say 10 s over hours of audio. The length is taken from the audio packets'
 timestamps instead (FFmpeg reads them without decoding: ~2 µs a packet), and the header is
 used only where the packets carry none. The worker counts decoded seconds as well
-(jobs/audio_stream.py), since timestamps can be edited too.
+(jobs/transcription/audio_stream.py), since timestamps can be edited too.
 
 PCM in WAV and its kin is measured by its bytes instead: there the audio is the bytes, so the
 file's size bounds the length, and FFmpeg reads no further than the data chunk the header

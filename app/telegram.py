@@ -1,7 +1,7 @@
 """The Telegram bot's intake: one update (from Telegram's webhook, or relayed by
 scripts/telegram_polling.py) becomes a queued task and an immediate "Transcribing…" reply.
 The transcript itself is sent by the maintenance worker when the task ends
-(jobs/telegram_replies.py).
+(jobs/delivery/telegram_replies.py).
 
 Telegram delivers an update again when it is unsure we got it, so each message is claimed
 in Redis first: a second delivery is acknowledged and otherwise ignored. The task's
@@ -25,8 +25,8 @@ from app.config import Settings
 from app.errors import AppError, ServiceUnavailable
 from app.schemas import TaskOptions
 from app.submission import queue_recording
-from jobs.telegram_api import BotApi, FileTooLarge, TelegramError
-from jobs.telegram_replies import TelegramOrigin
+from jobs.delivery.telegram_api import BotApi, FileTooLarge, TelegramError
+from jobs.delivery.telegram_replies import TelegramOrigin
 from models import Scope, Task, TaskStatus
 from storage import Storage
 

@@ -13,8 +13,8 @@ from rq.cron import CronScheduler
 from app.config import Settings, configure_logging, get_settings
 from jobs.maintenance import MAINTENANCE_QUEUE
 from jobs.queues import connect_redis
-from jobs.reconciler import reconcile
-from jobs.sweeper import sweep
+from jobs.upkeep.reconciler import reconcile
+from jobs.upkeep.sweeper import sweep
 
 SWEEP_TIMEOUT_SECONDS = 3600
 

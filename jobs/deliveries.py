@@ -10,12 +10,12 @@ beside it (it moves scheduled retries to the queue; with several processes one d
 
 import sys
 
-import jobs.telegram_replies
-import jobs.webhooks
+import jobs.delivery.telegram_replies
+import jobs.delivery.webhooks
 from jobs.queues import DELIVERY_QUEUE, run_model_free_worker
 
 # Loaded once here, so each forked job starts with them instead of importing them (seconds).
-JOB_MODULES = (jobs.telegram_replies, jobs.webhooks)
+JOB_MODULES = (jobs.delivery.telegram_replies, jobs.delivery.webhooks)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,12 +5,12 @@ no model, so an ordinary forking RQ worker is fine, and so is RQ's scheduler bes
 
 import sys
 
-import jobs.reconciler
-import jobs.sweeper
+import jobs.upkeep.reconciler
+import jobs.upkeep.sweeper
 from jobs.queues import MAINTENANCE_QUEUE, run_model_free_worker
 
 # Loaded once here, so each forked job starts with them instead of importing them (seconds).
-JOB_MODULES = (jobs.reconciler, jobs.sweeper)
+JOB_MODULES = (jobs.upkeep.reconciler, jobs.upkeep.sweeper)
 
 
 def main(argv: list[str] | None = None) -> int:

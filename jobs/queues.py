@@ -27,8 +27,8 @@ from rq.results import Result
 
 from app.config import Settings
 
-TRANSCRIBE_JOB = "jobs.transcribe.transcribe"
-ON_JOB_FAILURE = "jobs.outcome.on_job_failure"
+TRANSCRIBE_JOB = "jobs.transcription.transcribe.transcribe"
+ON_JOB_FAILURE = "jobs.transcription.outcome.on_job_failure"
 JOB_TIMEOUT_MARGIN_SECONDS = 60
 # One key per live worker, refreshed by its heartbeat thread and expiring when it dies, and a
 # set naming them, so readers need no SCAN over the keyspace.
@@ -36,7 +36,7 @@ WORKER_KEY_PREFIX = "asr:worker:"
 WORKER_NAMES_KEY = "asr:workers"
 # What each worker said last, kept a day past its heartbeat: the reconciler tells from it how
 # long a silent worker has been silent (this key's remaining TTL: Redis's clock, not a host's)
-# and whether its process runs on the reconciler's machine (jobs/liveness.py).
+# and whether its process runs on the reconciler's machine (jobs/upkeep/liveness.py).
 WORKER_SEEN_PREFIX = "asr:worker-seen:"
 WORKER_SEEN_TTL_SECONDS = 24 * 3600
 # Model-free recovery jobs (the sweep, the reconciler), served by jobs/maintenance.py.
@@ -312,7 +312,7 @@ class WorkerInfo:
     last_seen: str
     # Every task the worker is transcribing, the current job's and a batch's companions.
     tasks: list[str] = field(default_factory=list)
-    # Names the process on its machine (jobs/liveness.py); None where /proc cannot tell.
+    # Names the process on its machine (jobs/upkeep/liveness.py); None where /proc cannot tell.
     process: str | None = None
 
 

@@ -18,8 +18,6 @@ from loguru import logger
 from rq import SimpleWorker
 
 from app.config import Settings, configure_logging, get_settings
-from jobs import engine, inflight, shutdown
-from jobs.liveness import process_identity
 from jobs.queues import (
     WorkerInfo,
     connect_redis,
@@ -27,7 +25,9 @@ from jobs.queues import (
     worker_queues,
     write_worker_heartbeat,
 )
-from jobs.reconciler import reconcile
+from jobs.transcription import engine, inflight, shutdown
+from jobs.upkeep.liveness import process_identity
+from jobs.upkeep.reconciler import reconcile
 
 
 class TranscriptionWorker(SimpleWorker):

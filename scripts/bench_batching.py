@@ -1,5 +1,5 @@
 """The cross-job batching part of scripts/bench.py: many short clips, one at a time with raw
-faster-whisper against jobs/batching.py (a batch of windows, and packed windows), in one
+faster-whisper against jobs/transcription/batching.py (a batch of windows, and packed windows), in one
 process, then through the service with BATCH_MAX_JOBS=1 against the default.
 
 Clips are 3-30 s, built from ../shared/audio: whole recordings (with their reference texts),
@@ -78,8 +78,8 @@ def scores(clips: list[dict], texts: list[str], baseline: list[str], normalize: 
 
 
 def in_process(clips: list[dict], settings: Any, normalize: Any) -> dict:
-    """Raw faster-whisper one at a time, then jobs/batching.py, same model, same process."""
-    from jobs import batching, engine
+    """Raw faster-whisper one at a time, then jobs/transcription/batching.py, same model, same process."""
+    from jobs.transcription import batching, engine
 
     model = engine.load_model(settings)
     samples = [c["samples"] for c in clips]

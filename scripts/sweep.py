@@ -10,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from jobs.sweeper import SweepReport, sweep
+from jobs.upkeep.sweeper import SweepReport, sweep
 
 
 def print_report(report: SweepReport) -> None:

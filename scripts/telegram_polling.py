@@ -22,7 +22,7 @@ from loguru import logger
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.config import Settings, configure_logging, get_settings
-from jobs.telegram_api import SECRET_HEADER, BotApi, TelegramError
+from jobs.delivery.telegram_api import SECRET_HEADER, BotApi, TelegramError
 
 MAX_BACKOFF_SECONDS = 60
 

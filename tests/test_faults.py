@@ -15,7 +15,7 @@ from redis import Redis
 from app.config import Settings, get_settings
 from app.main import create_app
 from jobs.queues import live_workers
-from jobs.reconciler import reconcile
+from jobs.upkeep.reconciler import reconcile
 from tests.utils.api import result, statuses, submit
 from tests.utils.audio import audio_file, long_recording
 from tests.utils.paths import ROOT

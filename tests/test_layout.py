@@ -26,7 +26,7 @@ def test_the_api_does_not_load_faster_whisper():
     "module",
     [
         "jobs.worker",
-        "jobs.transcribe",
+        "jobs.transcription.transcribe",
         "jobs.maintenance",
         "jobs.deliveries",
         "jobs.cron",

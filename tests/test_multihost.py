@@ -22,7 +22,7 @@ from redis import Redis
 
 from app.config import Settings
 from jobs.queues import live_workers
-from jobs.reconciler import reconcile
+from jobs.upkeep.reconciler import reconcile
 from tests.utils.api import result, submitted
 from tests.utils.audio import JFK_LINE, audio_file, long_recording, normalize
 from tests.utils.hosts import Host, can_make_namespaces, forwarded, lan

@@ -22,7 +22,7 @@ from app.errors import (
 )
 from app.schemas import TaskPublic, TaskQueued
 from app.views import get_task_or_404, queued_response, task_public
-from jobs.announce import announce_end
+from jobs.delivery.announce import announce_end
 from jobs.queues import live_workers, model_queue, previous_run_active, remove_job
 from models import Task, TaskStatus
 from storage import StorageUnavailable

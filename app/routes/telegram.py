@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from app.deps import QueueDep, RedisDep, ReleasingRoute, SessionDep, SettingsDep, StorageDep
 from app.errors import VALIDATION_RESPONSES, Forbidden, NotEnabled, ServiceUnavailable, responses
 from app.telegram import TelegramIntake
-from jobs.telegram_api import SECRET_HEADER, BotApi
+from jobs.delivery.telegram_api import SECRET_HEADER, BotApi
 
 router = APIRouter(
     prefix="/telegram", tags=["telegram"], responses=VALIDATION_RESPONSES,

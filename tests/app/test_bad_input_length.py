@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings, get_settings
 from app.main import create_app
-from jobs import batch_job, batching
+from jobs.transcription import batch_job, batching
 from storage import get_storage
 from tests.utils.api import result, submit
 from tests.utils.audio import JFK_LINE, audio_file, normalize, silent_webm

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.main import create_app
 from jobs.queues import model_queue
-from jobs.reconciler import reconcile
+from jobs.upkeep.reconciler import reconcile
 from tests.utils.api import submit, submitted
 from tests.utils.audio import audio_file
 from tests.utils.records import history_lines, stored_files, task_count

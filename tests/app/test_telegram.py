@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from app.config import get_settings
 from app.main import create_app
-from jobs.telegram_api import SECRET_HEADER
+from jobs.delivery.telegram_api import SECRET_HEADER
 from models import Task
 from models.db import session_scope
 from tests.utils.audio import JFK_LINE, audio_file, make_video, normalize

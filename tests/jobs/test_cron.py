@@ -29,7 +29,7 @@ def test_cron_enqueues_the_sweep_and_the_reconcile_and_the_maintenance_worker_ru
     assert scheduler.enqueue_jobs() == []  # ...then only on schedule
     queue = Queue(MAINTENANCE_QUEUE, connection=redis)
     jobs = {job.func_name: job for job in queue.get_jobs()}
-    assert jobs.keys() == {"jobs.sweeper.sweep", "jobs.reconciler.reconcile"}
+    assert jobs.keys() == {"jobs.upkeep.sweeper.sweep", "jobs.upkeep.reconciler.reconcile"}
 
     monkeypatch.setenv("MAX_RECORDINGS", "2")  # the lost task's recording counts, and stays
     run_maintenance_in_process()

@@ -16,9 +16,9 @@ from datetime import UTC, datetime, timedelta
 from rq import Queue, Worker
 from rq.job import Job, JobStatus
 
-from jobs.announce import announce_end
+from jobs.delivery.announce import announce_end
 from jobs.queues import DELIVERY_QUEUE, MAINTENANCE_QUEUE, delivery_job_id, queue_position
-from jobs.reconciler import reconcile
+from jobs.upkeep.reconciler import reconcile
 from models import Task, TaskStatus
 from models.db import session_scope
 from tests.utils.paths import ROOT

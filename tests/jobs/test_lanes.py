@@ -11,7 +11,7 @@ from redis import Redis
 
 from app.config import Settings, get_settings
 from jobs.queues import model_queue, short_lane
-from jobs.reconciler import reconcile
+from jobs.upkeep.reconciler import reconcile
 from tests.utils.api import result, submitted
 from tests.utils.audio import audio_file, write_wav
 from tests.utils.records import task_row

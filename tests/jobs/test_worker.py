@@ -123,7 +123,7 @@ def test_a_starved_worker_keeps_its_task_and_is_not_charged(
     reconciler finds its process alive on this machine and leaves the run alone, even with
     the grace in missed beats already over; resumed, it finishes on its first attempt."""
     from jobs.queues import live_workers
-    from jobs.reconciler import reconcile
+    from jobs.upkeep.reconciler import reconcile
     from tests.utils.audio import long_recording
     from tests.utils.processes import paused
 
@@ -152,7 +152,7 @@ def test_a_run_taken_from_a_starved_worker_elsewhere_is_not_charged(
     import json
 
     from jobs.queues import WORKER_SEEN_PREFIX, live_workers
-    from jobs.reconciler import reconcile
+    from jobs.upkeep.reconciler import reconcile
     from tests.utils.audio import long_recording
     from tests.utils.processes import paused
 

@@ -8,7 +8,7 @@ import pytest
 from faster_whisper import WhisperModel, decode_audio
 
 from app.config import Settings
-from jobs import engine
+from jobs.transcription import engine
 from tests.utils.audio import audio_file
 from tests.utils.paths import ROOT
 

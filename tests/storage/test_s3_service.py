@@ -9,11 +9,11 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-import jobs.sweeper
+import jobs.upkeep.sweeper
 from app.config import Settings, get_settings
 from app.main import create_app
-from jobs.reconciler import reconcile
-from jobs.sweeper import sweep
+from jobs.upkeep.reconciler import reconcile
+from jobs.upkeep.sweeper import sweep
 from tests.utils.api import result, submitted
 from tests.utils.audio import audio_file
 from tests.utils.processes import free_port
@@ -137,7 +137,7 @@ def test_delete_while_the_bucket_is_down_leaves_the_recording_to_the_sweeper(
     (orphan,) = bucket_keys(s3, s3_settings)
     monkeypatch.setenv("S3_ENDPOINT_URL", reachable)
     get_settings.cache_clear()
-    monkeypatch.setattr(jobs.sweeper, "ORPHAN_GRACE", jobs.sweeper.ORPHAN_GRACE * 0)
+    monkeypatch.setattr(jobs.upkeep.sweeper, "ORPHAN_GRACE", jobs.upkeep.sweeper.ORPHAN_GRACE * 0)
     assert [o.key for o in sweep(settings=get_settings()).orphans] == [orphan]
     assert bucket_keys(s3, s3_settings) == []
 
@@ -151,7 +151,7 @@ def test_the_sweeper_prunes_the_bucket_but_never_a_task_in_flight(
     waiting = submitted(s3_client, JFK)
     orphan = "2026-01-01_000001_00000000-0000-0000-0000-000000000000.wav"
     s3.client().put_object(Bucket=s3.bucket, Key=s3_settings.S3_PREFIX + orphan, Body=b"x")
-    monkeypatch.setattr(jobs.sweeper, "ORPHAN_GRACE", jobs.sweeper.ORPHAN_GRACE * 0)
+    monkeypatch.setattr(jobs.upkeep.sweeper, "ORPHAN_GRACE", jobs.upkeep.sweeper.ORPHAN_GRACE * 0)
 
     report = sweep(settings=s3_settings.model_copy(update={"MAX_RECORDINGS": 0,
                                                            "RECORDINGS_MAX_BYTES": 1}))  # fmt: skip

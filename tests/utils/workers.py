@@ -17,7 +17,6 @@ from rq.registry import ScheduledJobRegistry, StartedJobRegistry
 from rq.timeouts import TimerDeathPenalty
 
 from app.config import get_settings
-from jobs import shutdown
 from jobs.queues import (
     DELIVERY_QUEUE,
     MAINTENANCE_QUEUE,
@@ -25,6 +24,7 @@ from jobs.queues import (
     live_workers,
     worker_queues,
 )
+from jobs.transcription import shutdown
 from jobs.worker import TranscriptionWorker
 
 # What the model-free workers serve: jobs/maintenance.py and jobs/deliveries.py.

@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 from rq.job import Job, JobStatus
 
 from app.main import create_app
-from jobs.outcome import finish_failed
 from jobs.queues import delivery_job_id
-from jobs.reconciler import reconcile
+from jobs.transcription.outcome import finish_failed
+from jobs.upkeep.reconciler import reconcile
 from models import Task, TaskStatus
 from models.db import session_scope
 from tests.utils.api import result, submit

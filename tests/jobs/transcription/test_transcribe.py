@@ -9,9 +9,9 @@ from rq import Queue
 from rq.timeouts import JobTimeoutException
 
 from app.config import Settings
-from jobs.checkpoint import Checkpoint, TranscriptionTimeout, progress_percent
-from jobs.outcome import failure_reason
 from jobs.queues import enqueue_transcription
+from jobs.transcription.checkpoint import Checkpoint, TranscriptionTimeout, progress_percent
+from jobs.transcription.outcome import failure_reason
 from models import Task
 from models.db import session_scope
 from storage import AudioNotFound

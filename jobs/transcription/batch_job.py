@@ -3,7 +3,7 @@
 The worker that takes a short task's job claims up to BATCH_MAX_JOBS - 1 more queued short
 tasks with the same options (oldest first, `FOR UPDATE SKIP LOCKED`, so two workers never
 claim the same task), takes their jobs off the queue, and transcribes all of them in one
-batch (jobs/batching.py). Each task keeps its own row, result, language, progress, failure
+batch (batching.py). Each task keeps its own row, result, language, progress, failure
 and history line, and is finished and announced as soon as its own clip is done.
 
 Crash safety is the single job's: a claimed task is `processing` under this worker's name and
@@ -21,17 +21,17 @@ from rq import get_current_job
 from sqlalchemy import select
 
 from app.config import Settings
-from jobs import audio_stream, batching, engine, inflight, seeding
-from jobs.checkpoint import (
+from jobs.queues import connect_redis, model_queue, remove_job
+from jobs.transcription import audio_stream, batching, engine, inflight, seeding
+from jobs.transcription.checkpoint import (
     BatchCheckpoint,
     Checkpoint,
     TaskCanceled,
     TranscriptionTimeout,
     WorkerStopping,
 )
-from jobs.outcome import failure_reason, finish_done, finish_failed, put_back
-from jobs.queues import connect_redis, model_queue, remove_job
-from jobs.retry import with_retries
+from jobs.transcription.outcome import failure_reason, finish_done, finish_failed, put_back
+from jobs.transcription.retry import with_retries
 from models import Task, TaskStatus
 from models.db import session_scope
 from models.task import OPTION_COLUMNS

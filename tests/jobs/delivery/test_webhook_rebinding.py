@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from jobs.delivery.webhooks import enqueue_delivery, post_signed
 from jobs.queues import connect_redis
-from jobs.webhooks import enqueue_delivery, post_signed
 from models import Task, TaskStatus
 from models.db import session_scope
 from tests.utils.records import task_row

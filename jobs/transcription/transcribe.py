@@ -16,12 +16,18 @@ from rq import get_current_job
 from sqlalchemy.orm import Session
 
 from app.config import Settings, get_settings
-from jobs import batch_job, engine, inflight, seeding
-from jobs.announce import announce_end_from
-from jobs.checkpoint import Checkpoint, TaskCanceled, WorkerStopping
+from jobs.delivery.announce import announce_end_from
 from jobs.history import append_history
-from jobs.outcome import failure_reason, finish_done, finish_failed, forget_job, put_back
-from jobs.retry import with_retries
+from jobs.transcription import batch_job, engine, inflight, seeding
+from jobs.transcription.checkpoint import Checkpoint, TaskCanceled, WorkerStopping
+from jobs.transcription.outcome import (
+    failure_reason,
+    finish_done,
+    finish_failed,
+    forget_job,
+    put_back,
+)
+from jobs.transcription.retry import with_retries
 from models import Task, TaskStatus
 from models.db import session_scope
 from storage import StorageUnavailable, get_storage
@@ -103,7 +109,7 @@ def run_claimed(settings: Settings, claimed: ClaimedTask, worker_name: str) -> N
 def transcribe_together(
     settings: Settings, claimed: ClaimedTask, companions: list[batch_job.BatchMember]
 ) -> None:
-    """This job's task and the companions it claimed, as one batch (jobs/batch_job.py)."""
+    """This job's task and the companions it claimed, as one batch (batch_job.py)."""
     first = batch_job.BatchMember(claimed.task_id, claimed.audio_key, claimed.duration_seconds)
     members = [first, *companions]
     try:

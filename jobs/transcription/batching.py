@@ -8,7 +8,7 @@ call. Per stream, the step does what faster-whisper's sequential `generate_segme
 one window (same options object, same timestamp rules, no-speech skip, seeking to the last
 timestamp), so a clip's text matches a one-at-a-time run. A window whose text needs
 faster-whisper's temperature fallback leaves the batch with its clip: the fallback samples at
-random, and only the one-at-a-time path samples from the task's own seed (jobs/seeding.py).
+random, and only the one-at-a-time path samples from the task's own seed (seeding.py).
 Each clip is reported done as soon as its own stream is.
 
 With `pack`, clips shorter than half a window share a stream, separated by PACK_GAP_SECONDS of
@@ -29,7 +29,13 @@ from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import get_compression_ratio
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-from jobs.engine import SAMPLE_RATE, LoadedModel, Transcript, TranscriptionOptions, audible
+from jobs.transcription.engine import (
+    SAMPLE_RATE,
+    LoadedModel,
+    Transcript,
+    TranscriptionOptions,
+    audible,
+)
 
 # Clips longer than this are not batched: they need more than one window anyway.
 MAX_CLIP_SECONDS = 30.0

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import select
 
 from app.config import get_settings
+from jobs.delivery.telegram_api import MESSAGE_LIMIT, split_message, telegram_length
+from jobs.delivery.telegram_replies import enqueue_reply
 from jobs.queues import connect_redis
-from jobs.reconciler import reconcile
-from jobs.telegram_api import MESSAGE_LIMIT, split_message, telegram_length
-from jobs.telegram_replies import enqueue_reply
+from jobs.upkeep.reconciler import reconcile
 from models import Task, TaskStatus
 from models.db import session_scope
 from tests.utils.audio import ENGLISH_HALF_TEXT, normalize

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from jobs.telegram_api import BotApi, FileTooLarge, TelegramError, split_message
+from jobs.delivery.telegram_api import BotApi, FileTooLarge, TelegramError, split_message
 from tests.utils.bot_api_standin import (
     TOKEN,
     bot_api_standin,

@@ -1,5 +1,5 @@
-"""Telling a task's client that the task has ended: its signed webhook (jobs/webhooks.py) and
-its Telegram reply (jobs/telegram_replies.py). Each is a job of its own on the deliveries
+"""Telling a task's client that the task has ended: its signed webhook (webhooks.py) and
+its Telegram reply (telegram_replies.py). Each is a job of its own on the deliveries
 queue, so a slow or failing client never holds up transcription or recovery; what Redis loses,
 the reconciler re-creates from the row."""
 
@@ -8,9 +8,9 @@ from redis import Redis
 from redis.exceptions import RedisError
 
 from app.config import Settings
+from jobs.delivery.telegram_replies import TelegramOrigin, enqueue_reply
+from jobs.delivery.webhooks import enqueue_delivery
 from jobs.queues import connect_redis
-from jobs.telegram_replies import TelegramOrigin, enqueue_reply
-from jobs.webhooks import enqueue_delivery
 from models import Task
 
 

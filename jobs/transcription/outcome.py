@@ -19,18 +19,18 @@ from rq.timeouts import JobTimeoutException
 from sqlalchemy.orm import Session
 
 from app.config import Settings, get_settings
-from jobs.announce import announce_end_from
-from jobs.audio_stream import RecordingTooLong
-from jobs.checkpoint import TranscriptionTimeout
+from jobs.delivery.announce import announce_end_from
 from jobs.history import append_history
 from jobs.metrics import record_transcription
 from jobs.queues import connect_redis
+from jobs.transcription.audio_stream import RecordingTooLong
+from jobs.transcription.checkpoint import TranscriptionTimeout
 from models import Task, TaskStatus
 from models.db import session_scope
 from storage import AudioNotFound
 
 if TYPE_CHECKING:
-    from jobs.engine import Transcript
+    from jobs.transcription.engine import Transcript
 
 
 def forget_job(task_id: uuid.UUID) -> None:
@@ -134,7 +134,7 @@ def on_job_failure(
     settings = get_settings()
     if exc_type.__name__ == "AbandonedJobError":
         # Only the row: RQ is still filing this job, so the reconciler enqueues it later.
-        from jobs.reconciler import release_lost_run
+        from jobs.upkeep.reconciler import release_lost_run
 
         release_lost_run(settings, uuid.UUID(job.id))
         return

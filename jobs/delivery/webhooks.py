@@ -22,18 +22,18 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from app.config import Settings, get_settings
+from jobs.delivery.webhook_guard import UnsafeCallback, checked_addresses
 from jobs.queues import (
     connect_redis,
     delivery_job_id,
     enqueue_delivery_job,
     requeue_owed_attempts,
 )
-from jobs.webhook_guard import UnsafeCallback, checked_addresses
 from models import Task
 from models.db import session_scope
 from models.task import FINAL_STATUSES
 
-DELIVER_JOB = "jobs.webhooks.deliver_webhook"
+DELIVER_JOB = "jobs.delivery.webhooks.deliver_webhook"
 JOB_KIND = "webhook"
 ATTEMPT_TIMEOUT_SECONDS = 10
 TIMESTAMP_HEADER = "X-ASR-Timestamp"

@@ -4,7 +4,7 @@
   the enqueue failed after the commit, a worker put it back) is enqueued again.
 - A task `processing` that no live worker names lost its run: its worker is alive and moved
   on (it failed to record the run), or is silent and established dead (SIGKILL, OOM, a lost
-  host: jobs/liveness.py; a silent worker still alive, e.g. starved of CPU, keeps its run).
+  host: liveness.py; a silent worker still alive, e.g. starved of CPU, keeps its run).
   The task is queued again, up to MAX_ATTEMPTS charged runs; then it fails with "worker
   died N times while processing". A run taken back from a silent worker that beats again
   afterwards is not charged.
@@ -25,10 +25,9 @@ from rq import Queue
 from sqlalchemy import select
 
 from app.config import Settings, get_settings
-from jobs import telegram_replies, webhooks
-from jobs.announce import announce_end_from
+from jobs.delivery import telegram_replies, webhooks
+from jobs.delivery.announce import announce_end_from
 from jobs.history import append_history
-from jobs.liveness import judge, last_seen, refund_runs_of_live_workers, remember_taken_back
 from jobs.queues import (
     connect_redis,
     enqueue_transcription,
@@ -38,6 +37,7 @@ from jobs.queues import (
     queue_position,
     redis_lock,
 )
+from jobs.upkeep.liveness import judge, last_seen, refund_runs_of_live_workers, remember_taken_back
 from models import Task, TaskStatus
 from models.db import session_scope
 

@@ -11,9 +11,9 @@ import pytest
 from faster_whisper import decode_audio
 
 from app.config import Settings
-from jobs import batching, engine
 from jobs.queues import WorkerInfo, write_worker_heartbeat
-from jobs.reconciler import reconcile
+from jobs.transcription import batching, engine
+from jobs.upkeep.reconciler import reconcile
 from models import Task, TaskStatus
 from models.db import session_scope
 from tests.utils.api import result, submit

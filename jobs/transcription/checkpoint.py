@@ -16,8 +16,8 @@ from loguru import logger
 from sqlalchemy import update
 
 from app.config import Settings
-from jobs import shutdown
-from jobs.retry import is_transient
+from jobs.transcription import shutdown
+from jobs.transcription.retry import is_transient
 from models import Task, TaskStatus
 from models.db import session_scope
 

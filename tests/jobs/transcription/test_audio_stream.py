@@ -7,7 +7,7 @@ from contextlib import closing
 
 import pytest
 
-from jobs.audio_stream import prefetched
+from jobs.transcription.audio_stream import prefetched
 from tests.utils.waiting import wait_for
 
 

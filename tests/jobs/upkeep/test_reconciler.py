@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 
 from rq import Queue
 
-from jobs.liveness import TAKEN_BACK_KEY, process_identity
 from jobs.queues import (
     WORKER_SEEN_PREFIX,
     WORKER_SEEN_TTL_SECONDS,
@@ -17,7 +16,8 @@ from jobs.queues import (
     queue_position,
     write_worker_heartbeat,
 )
-from jobs.reconciler import reconcile
+from jobs.upkeep.liveness import TAKEN_BACK_KEY, process_identity
+from jobs.upkeep.reconciler import reconcile
 from models import Task
 from models.db import session_scope
 from tests.utils.records import make_task

@@ -21,18 +21,18 @@ from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from app.config import Settings, get_settings
+from jobs.delivery.telegram_api import BotApi, TelegramError, split_message
 from jobs.queues import (
     connect_redis,
     delivery_job_id,
     enqueue_delivery_job,
     requeue_owed_attempts,
 )
-from jobs.telegram_api import BotApi, TelegramError, split_message
 from models import Task, TaskStatus
 from models.db import session_scope
 from models.task import FINAL_STATUSES
 
-REPLY_JOB = "jobs.telegram_replies.send_outcome"
+REPLY_JOB = "jobs.delivery.telegram_replies.send_outcome"
 JOB_KIND = "telegram-reply"
 METADATA_KEY = "telegram"
 NO_SPEECH = "No speech was heard in this recording."

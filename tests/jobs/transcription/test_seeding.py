@@ -9,7 +9,7 @@ from faster_whisper.audio import pad_or_trim
 from faster_whisper.tokenizer import Tokenizer
 
 from app.config import Settings
-from jobs import engine, seeding
+from jobs.transcription import engine, seeding
 from tests.utils.api import result, submit
 from tests.utils.audio import JFK_LINE, audio_file, normalize, scrambled_speech, write_wav
 from tests.utils.logs import logged

@@ -11,7 +11,7 @@ from datetime import timedelta
 from redis import Redis
 
 from app.config import Settings
-from jobs.sweeper import sweep, sweep_lock
+from jobs.upkeep.sweeper import sweep, sweep_lock
 from models import Task
 from models.db import session_scope
 from storage import LocalStorage
