@@ -1,0 +1,62 @@
+"""Jobs that a release before the regroup of jobs/ into packages left in Redis name their
+functions by the old flat paths; they still run after an upgrade (jobs/__init__.py)."""
+
+import uuid
+
+import pytest
+from rq import Callback, Queue
+from rq.job import Job
+from rq.utils import import_attribute
+
+from app.config import Settings
+from jobs.delivery.telegram_replies import REPLY_JOB
+from jobs.delivery.webhooks import DELIVER_JOB
+from jobs.queues import ON_JOB_FAILURE, TRANSCRIBE_JOB
+from jobs.transcription.outcome import on_job_failure
+from tests.utils.api import result, submit
+from tests.utils.audio import audio_file
+from tests.utils.records import history_lines
+
+# Every function and callback an earlier release enqueued or scheduled, by its old name.
+OLD_NAMES = {
+    "jobs.transcribe.transcribe": TRANSCRIBE_JOB,
+    "jobs.outcome.on_job_failure": ON_JOB_FAILURE,
+    "jobs.webhooks.deliver_webhook": DELIVER_JOB,
+    "jobs.telegram_replies.send_outcome": REPLY_JOB,
+    "jobs.sweeper.sweep": "jobs.upkeep.sweeper.sweep",
+    "jobs.reconciler.reconcile": "jobs.upkeep.reconciler.reconcile",
+}
+
+
+@pytest.mark.parametrize(("old", "new"), OLD_NAMES.items())
+def test_an_old_job_name_resolves_to_the_moved_function(old: str, new: str):
+    assert import_attribute(old) is import_attribute(new)
+
+
+def test_a_name_that_never_existed_is_still_an_error():
+    with pytest.raises(ValueError, match="Invalid attribute name"):
+        import_attribute("jobs.transcriber.transcribe")
+
+
+def test_a_job_queued_under_the_old_names_is_transcribed(client, run_worker, redis,
+                                                         settings: Settings):  # fmt: skip
+    task_id = submit(client, audio_file("jfk.flac")).json()["task_id"]
+    queued = Job.fetch(task_id, connection=redis)
+    queue = Queue(queued.origin, connection=redis)
+    queued.delete()  # and queued again as the release before the regroup did
+    queue.enqueue(
+        "jobs.transcribe.transcribe", task_id, job_id=task_id,
+        on_failure=Callback("jobs.outcome.on_job_failure"),
+        job_timeout=settings.JOB_TIMEOUT_SECONDS + 60,
+    )  # fmt: skip
+    old = Job.fetch(task_id, connection=redis)
+    assert old.func_name == "jobs.transcribe.transcribe"
+    assert old.failure_callback is on_job_failure
+
+    run_worker()
+
+    shown = result(client, task_id)
+    assert shown["status"] == "done", shown
+    assert "ask not what your country can do for you" in shown["text"].lower()
+    [line] = history_lines(settings)
+    assert uuid.UUID(line["task_id"]) == uuid.UUID(task_id) and line["status"] == "done"
