@@ -12,6 +12,7 @@ must be empty).
 import os
 import subprocess
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from alembic.config import Config
@@ -25,6 +26,8 @@ from app.main import create_app
 from jobs.queues import live_workers
 from jobs.worker import TranscriptionWorker
 from models.db import get_engine
+from tests.utils.audio import long_recording
+from tests.utils.bot_api_standin import BotApiStandIn, bot_api_standin, telegram_env
 from tests.utils.databases import create_database, drop_database, drop_databases_of_dead_runs
 from tests.utils.paths import ROOT
 from tests.utils.processes import run_worker_process, start_worker, stop, uvicorn_server
@@ -165,3 +168,21 @@ def s3_settings(
     get_settings.cache_clear()
     yield get_settings()
     empty_prefix(s3, prefix)
+
+
+@pytest.fixture
+def bot_api(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[BotApiStandIn]:
+    """Telegram's Bot API as a declared stand-in (it cannot run here), with the bot's settings
+    exported (for get_settings() and worker processes) while the test runs."""
+    with bot_api_standin() as standin:
+        for name, value in telegram_env(standin.url).items():
+            monkeypatch.setenv(name, value)
+        get_settings.cache_clear()
+        yield standin
+    get_settings.cache_clear()
+
+
+@pytest.fixture
+def long_wav(tmp_path: Path) -> Path:
+    """Twenty minutes of speech: minutes of work, so a run that was not stopped shows."""
+    return long_recording(tmp_path / "long.wav", repeats=24)

@@ -15,7 +15,7 @@ from jobs.queues import live_workers
 from models import Task
 from models.db import session_scope
 from tests.utils.api import result, submit
-from tests.utils.audio import JFK_LINE, audio_file, long_recording, normalize
+from tests.utils.audio import JFK_LINE, audio_file, normalize
 from tests.utils.records import history_lines, task_row
 from tests.utils.waiting import wait_for
 
@@ -48,12 +48,6 @@ def redis_mentions(redis: Redis, task_id: str) -> list[str]:
         if task_id in key or any(task_id.encode() in item for item in content):
             found.append(key)
     return found
-
-
-@pytest.fixture
-def long_wav(tmp_path):
-    """Twenty minutes of speech: minutes of work, so a run that was not stopped shows."""
-    return long_recording(tmp_path / "long.wav", repeats=24)
 
 
 def wait_until_transcribing(client, task_id: str) -> None:

@@ -7,18 +7,12 @@ from collections.abc import Callable
 import pytest
 
 from tests.utils.api import result, submit
-from tests.utils.audio import audio_file, long_recording
+from tests.utils.audio import audio_file
 from tests.utils.waiting import wait_for
 
 # Measured on 2 cores with tiny.en: 0.6-1.5 s mostly, up to 14 s for a slow window on a machine
 # busy with other work (README, "After submitting"). The whole file would take a minute or more.
 STOP_WITHIN_SECONDS = 20
-
-
-@pytest.fixture
-def long_wav(tmp_path):
-    """Twenty minutes of speech: a run that was not stopped shows."""
-    return long_recording(tmp_path / "long.wav", repeats=24)
 
 
 def seconds_until_the_next_task_starts(client, long_wav, stop: Callable[[str], int]) -> float:

@@ -20,9 +20,6 @@ from models.db import session_scope
 from tests.utils.audio import JFK_LINE, audio_file, make_video, normalize
 from tests.utils.bot_api_standin import (
     SECRET,
-    BotApiStandIn,
-    bot_api_standin,
-    telegram_env,
     telegram_overrides,
 )
 from tests.utils.workers import run_maintenance_until
@@ -61,22 +58,12 @@ def voice_update(update_id: int, message_id: int, file_id: str, size: int) -> di
 
 
 @pytest.fixture
-def bot_api() -> Iterator[BotApiStandIn]:
-    with bot_api_standin() as standin:
-        yield standin
-
-
-@pytest.fixture
-def telegram(settings, bot_api, monkeypatch) -> Iterator[TestClient]:
-    """The API with the bot on; the same settings exported for worker processes."""
-    for name, value in telegram_env(bot_api.url).items():
-        monkeypatch.setenv(name, value)
-    get_settings.cache_clear()
+def telegram(settings, bot_api) -> Iterator[TestClient]:
+    """The API with the bot on (bot_api exports the same settings for worker processes)."""
     with TestClient(
         create_app(settings.model_copy(update=telegram_overrides(bot_api.url)))
     ) as client:
         yield client
-    get_settings.cache_clear()
 
 
 def post_update(client: TestClient, update: dict[str, Any], secret: str = SECRET) -> Any:

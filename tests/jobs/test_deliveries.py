@@ -19,12 +19,12 @@ from rq.job import Job, JobStatus
 from jobs.delivery.announce import announce_end
 from jobs.queues import DELIVERY_QUEUE, MAINTENANCE_QUEUE, delivery_job_id, queue_position
 from jobs.upkeep.reconciler import reconcile
-from models import Task, TaskStatus
-from models.db import session_scope
+from models import TaskStatus
 from tests.utils.paths import ROOT
 from tests.utils.processes import running
-from tests.utils.records import make_task
+from tests.utils.records import add_task_row, make_task
 from tests.utils.waiting import wait_for
+from tests.utils.webhook_receiver import CALLBACK_SECRET
 
 
 def model_free_worker(module: str) -> subprocess.Popen[str]:
@@ -65,13 +65,14 @@ def held_target() -> Iterator[tuple[str, list[socket.socket]]]:
 
 
 def ended_with_callback(settings, redis, url: str) -> uuid.UUID:
-    task = Task(
-        status=TaskStatus.FAILED, filename="x.flac", content_type="audio/flac", size_bytes=1,
-        sha256="0" * 64, model="tiny.en", error="test", finished_at=datetime.now(UTC),
-        callback_url=url, callback_secret="s3cret-for-tests",
-    )  # fmt: skip
-    with session_scope(settings.DATABASE_URL) as session:
-        session.add(task)
+    task = add_task_row(
+        settings,
+        status=TaskStatus.FAILED,
+        error="test",
+        finished_at=datetime.now(UTC),
+        callback_url=url,
+        callback_secret=CALLBACK_SECRET,
+    )
     announce_end(redis, task)
     return task.id
 

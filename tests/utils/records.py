@@ -4,6 +4,7 @@ import io
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func, select
 
@@ -12,19 +13,31 @@ from models import Task
 from models.db import session_scope
 from storage import LocalStorage
 
+# The columns every task row needs, describing a tiny recording; tests override what they test.
+MINIMAL_RECORDING = {
+    "filename": "x.flac", "content_type": "audio/flac", "size_bytes": 1, "sha256": "0" * 64,
+    "model": "tiny.en",
+}  # fmt: skip
+
+
+def add_task_row(settings: Settings, **columns: Any) -> Task:
+    """A task row with `columns` (over MINIMAL_RECORDING's), committed; no recording stored."""
+    task = Task(**{**MINIMAL_RECORDING, **columns})
+    with session_scope(settings.DATABASE_URL) as session:
+        session.add(task)
+    return task
+
 
 def make_task(settings: Settings, status: str, age: timedelta, size: int = 1000) -> uuid.UUID:
     """A task row with a real recording of `size` bytes, created `age` ago."""
     task_id = uuid.uuid4()
     key = f"{task_id}.wav"
     LocalStorage(settings.recordings_path).save(key, io.BytesIO(b"\1" * size))
-    with session_scope(settings.DATABASE_URL) as session:
-        session.add(Task(
-            id=task_id, status=status, filename="a.wav", audio_key=key,
-            content_type="audio/wav", size_bytes=size, sha256="0" * 64, model="tiny.en",
-            text="kept transcript" if status == "done" else None,
-            created_at=datetime.now(UTC) - age,
-        ))  # fmt: skip
+    add_task_row(
+        settings, id=task_id, status=status, filename="a.wav", audio_key=key,
+        content_type="audio/wav", size_bytes=size,
+        text="kept transcript" if status == "done" else None, created_at=datetime.now(UTC) - age,
+    )  # fmt: skip
     return task_id
 
 

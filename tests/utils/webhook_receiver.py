@@ -12,6 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from tests.utils.loopback import serving
 
+# What the tests' tasks sign their webhooks with.
+CALLBACK_SECRET = "s3cret-for-tests"
+
 
 @dataclass
 class Receiver:

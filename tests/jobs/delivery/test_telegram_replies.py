@@ -2,11 +2,8 @@
 words, retries when Telegram asks to slow down. Tasks are real rows; the reply job runs in a
 real maintenance worker against the stand-in Bot API."""
 
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import pytest
 from sqlalchemy import select
 
 from app.config import get_settings
@@ -19,23 +16,13 @@ from models.db import session_scope
 from tests.utils.audio import ENGLISH_HALF_TEXT, normalize
 from tests.utils.bot_api_standin import (
     BotApiStandIn,
-    bot_api_standin,
-    telegram_env,
 )
 from tests.utils.logs import logged
-from tests.utils.records import task_row
+from tests.utils.records import add_task_row, task_row
 from tests.utils.redis_db import clear_db
 from tests.utils.workers import run_maintenance_until, run_maintenance_until_idle
 
 CHAT_ID = 777
-
-
-@pytest.fixture
-def bot_api(settings, monkeypatch) -> Iterator[BotApiStandIn]:
-    with bot_api_standin() as standin:
-        for name, value in telegram_env(standin.url).items():
-            monkeypatch.setenv(name, value)
-        yield standin
 
 
 def ended_task(bot_api: BotApiStandIn, status: TaskStatus, text: str | None = None,
@@ -45,13 +32,16 @@ def ended_task(bot_api: BotApiStandIn, status: TaskStatus, text: str | None = No
         "result"
     ]["message_id"]
     metadata = {"chat_id": CHAT_ID, "message_id": 5, "reply_id": reply_id if with_reply else 999}
-    task = Task(
-        id=uuid.uuid4(), filename="voice.oga", content_type="audio/ogg", size_bytes=1,
-        sha256="0" * 64, model="tiny.en", status=status, text=text, error=error,
-        client_metadata={"telegram": metadata}, finished_at=datetime.now(UTC),
-    )  # fmt: skip
-    with session_scope(get_settings().DATABASE_URL) as session:
-        session.add(task)
+    task = add_task_row(
+        get_settings(),
+        filename="voice.oga",
+        content_type="audio/ogg",
+        status=status,
+        text=text,
+        error=error,
+        client_metadata={"telegram": metadata},
+        finished_at=datetime.now(UTC),
+    )
     with connect_redis(get_settings().REDIS_URL) as redis:
         enqueue_reply(redis, task.id)
     return task
@@ -175,13 +165,13 @@ def test_a_reply_given_up_is_not_queued_again(bot_api, redis):
 
 
 def test_a_clients_own_telegram_metadata_is_owed_no_reply(bot_api, redis):
-    task = Task(
-        filename="a.wav", content_type="audio/wav", size_bytes=1, sha256="0" * 64,
-        model="tiny.en", status=TaskStatus.DONE, text="Hello.", finished_at=datetime.now(UTC),
+    task = add_task_row(
+        get_settings(),
+        status=TaskStatus.DONE,
+        text="Hello.",
+        finished_at=datetime.now(UTC),
         client_metadata={"telegram": "@someone"},
-    )  # fmt: skip
-    with session_scope(get_settings().DATABASE_URL) as session:
-        session.add(task)
+    )
 
     assert reconcile(get_settings(), redis).redelivered == [task.id]  # the metadata looks ours
     run_maintenance_until_idle()

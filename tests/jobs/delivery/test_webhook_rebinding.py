@@ -19,13 +19,11 @@ import pytest
 
 from jobs.delivery.webhooks import enqueue_delivery, post_signed
 from jobs.queues import connect_redis
-from models import Task, TaskStatus
-from models.db import session_scope
-from tests.utils.records import task_row
-from tests.utils.webhook_receiver import webhook_receiver
+from models import TaskStatus
+from tests.utils.records import add_task_row, task_row
+from tests.utils.webhook_receiver import CALLBACK_SECRET, webhook_receiver
 from tests.utils.workers import run_maintenance_until
 
-SECRET = "s3cret-for-tests"
 REBOUND_HOST = "hooks.rebind.test"
 TLS_HOST = "hooks.tls.test"
 PUBLIC_ADDRESS = "93.184.216.34"
@@ -77,20 +75,21 @@ def test_an_https_callback_keeps_its_host_and_tls_name(settings, lookups, monkey
 
     with tls_receiver(cert, key) as (port, hosts):
         url = f"https://{TLS_HOST}:{port}/hook"
-        assert post_signed(url, SECRET, b"{}", allow_loopback) == (True, "200")
+        assert post_signed(url, CALLBACK_SECRET, b"{}", allow_loopback) == (True, "200")
 
     assert hosts == [f"{TLS_HOST}:{port}"]
     assert lookups.count(TLS_HOST) == 1
 
 
 def ended_task(settings, callback_url: str) -> uuid.UUID:
-    task = Task(
-        status=TaskStatus.DONE, filename="x.flac", content_type="audio/flac", size_bytes=1,
-        sha256="0" * 64, model="tiny.en", text="hello", finished_at=datetime.now(UTC),
-        callback_url=callback_url, callback_secret=SECRET,
-    )  # fmt: skip
-    with session_scope(settings.DATABASE_URL) as session:
-        session.add(task)
+    task = add_task_row(
+        settings,
+        status=TaskStatus.DONE,
+        text="hello",
+        finished_at=datetime.now(UTC),
+        callback_url=callback_url,
+        callback_secret=CALLBACK_SECRET,
+    )
     with connect_redis(settings.REDIS_URL) as redis:
         assert enqueue_delivery(redis, task.id)
     return task.id

@@ -18,12 +18,12 @@ from models import Task, TaskStatus
 from models.db import session_scope
 from tests.utils.api import result, submit
 from tests.utils.audio import JFK_LINE, audio_file, normalize
+from tests.utils.records import add_task_row
 from tests.utils.redis_db import clear_db
 from tests.utils.waiting import wait_for
-from tests.utils.webhook_receiver import Receiver, verify, webhook_receiver
+from tests.utils.webhook_receiver import CALLBACK_SECRET, Receiver, verify, webhook_receiver
 from tests.utils.workers import run_maintenance_until, run_maintenance_until_idle
 
-SECRET = "s3cret-for-tests"
 CHAT = {"chat_id": 7, "message_id": 9}
 
 
@@ -45,7 +45,7 @@ def hook_client(settings, monkeypatch) -> Iterator[TestClient]:
 
 def test_a_done_task_posts_a_signed_webhook(hook_client, run_worker, receiver):
     response = submit(hook_client, audio_file("jfk.flac"), callback_url=receiver.url,
-                      callback_secret=SECRET, metadata=json.dumps(CHAT))  # fmt: skip
+                      callback_secret=CALLBACK_SECRET, metadata=json.dumps(CHAT))  # fmt: skip
     assert response.status_code == 202, response.text
     task_id = response.json()["task_id"]
     assert result(hook_client, task_id)["webhook"] == {
@@ -58,7 +58,7 @@ def test_a_done_task_posts_a_signed_webhook(hook_client, run_worker, receiver):
     run_maintenance_until(lambda: receiver.requests)
 
     [(headers, body)] = receiver.requests
-    assert verify(SECRET, headers, body)
+    assert verify(CALLBACK_SECRET, headers, body)
     assert not verify("another secret", headers, body)
     payload = json.loads(body)
     assert payload["task_id"] == task_id and payload["status"] == "done"
@@ -70,7 +70,7 @@ def test_a_done_task_posts_a_signed_webhook(hook_client, run_worker, receiver):
     }
     shown = result(hook_client, task_id)
     assert shown["webhook"]["attempts"] == 1 and shown["webhook"]["last_status"] == "200"
-    assert SECRET not in json.dumps(shown)
+    assert CALLBACK_SECRET not in json.dumps(shown)
 
 
 def test_a_failing_receiver_gets_the_webhook_on_the_fourth_attempt(hook_client, settings, receiver):
@@ -81,7 +81,7 @@ def test_a_failing_receiver_gets_the_webhook_on_the_fourth_attempt(hook_client, 
     run_maintenance_until_idle()
 
     assert len(receiver.requests) == 4
-    assert all(verify(SECRET, headers, body) for headers, body in receiver.requests)
+    assert all(verify(CALLBACK_SECRET, headers, body) for headers, body in receiver.requests)
     assert json.loads(receiver.requests[-1][1])["error"] == "could not decode audio: test"
     webhook = wait_for(lambda: delivered(hook_client, str(task_id)), 10, "delivered_at")
     assert webhook["attempts"] == 4 and webhook["last_status"] == "200"
@@ -104,19 +104,19 @@ def test_a_receiver_that_keeps_failing_is_given_up_after_the_last_retry(
 
 def test_a_canceled_task_posts_its_webhook(hook_client, receiver):
     response = submit(hook_client, audio_file("jfk.flac"), callback_url=receiver.url,
-                      callback_secret=SECRET)  # fmt: skip
+                      callback_secret=CALLBACK_SECRET)  # fmt: skip
     task_id = response.json()["task_id"]
     assert hook_client.post(f"/api/v1/asr/cancel/{task_id}").status_code == 200
 
     run_maintenance_until(lambda: receiver.requests)
 
     [(headers, body)] = receiver.requests
-    assert verify(SECRET, headers, body) and json.loads(body)["status"] == "canceled"
+    assert verify(CALLBACK_SECRET, headers, body) and json.loads(body)["status"] == "canceled"
 
 
 def test_a_retried_task_delivers_its_webhook_again(hook_client, run_worker, receiver):
     response = submit(hook_client, audio_file("jfk.flac"), callback_url=receiver.url,
-                      callback_secret=SECRET)  # fmt: skip
+                      callback_secret=CALLBACK_SECRET)  # fmt: skip
     task_id = response.json()["task_id"]
     hook_client.post(f"/api/v1/asr/cancel/{task_id}")
     run_maintenance_until(lambda: receiver.requests)
@@ -205,7 +205,9 @@ def test_a_webhook_given_up_or_delivered_is_not_queued_again(hook_client, settin
     ],
 )
 def test_callbacks_to_internal_addresses_are_refused(client, url, kind):
-    response = submit(client, audio_file("jfk.flac"), callback_url=url, callback_secret=SECRET)
+    response = submit(
+        client, audio_file("jfk.flac"), callback_url=url, callback_secret=CALLBACK_SECRET
+    )
     assert response.status_code == 422, response.text
     [error] = response.json()["detail"]
     assert error["loc"] == ["body", "callback_url"] and f"a {kind} address" in error["msg"]
@@ -218,14 +220,13 @@ def test_a_callback_without_any_secret_is_refused(hook_client, receiver):
 
 
 def processing_task(settings, callback_url: str) -> uuid.UUID:
-    task = Task(
-        status=TaskStatus.PROCESSING, filename="x.flac", content_type="audio/flac",
-        size_bytes=1, sha256="0" * 64, model="tiny.en", attempts=1,
-        callback_url=callback_url, callback_secret=SECRET,
-    )  # fmt: skip
-    with session_scope(settings.DATABASE_URL) as session:
-        session.add(task)
-    return task.id
+    return add_task_row(
+        settings,
+        status=TaskStatus.PROCESSING,
+        attempts=1,
+        callback_url=callback_url,
+        callback_secret=CALLBACK_SECRET,
+    ).id
 
 
 def delivered(client: TestClient, task_id: str) -> dict | None:
