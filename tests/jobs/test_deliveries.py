@@ -11,7 +11,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from rq import Queue, Worker
 from rq.job import Job, JobStatus
@@ -22,9 +22,8 @@ from jobs.upkeep.reconciler import reconcile
 from models import TaskStatus
 from tests.utils.paths import ROOT
 from tests.utils.processes import running
-from tests.utils.records import add_task_row, make_task
+from tests.utils.records import ended_with_callback, make_task
 from tests.utils.waiting import wait_for
-from tests.utils.webhook_receiver import CALLBACK_SECRET
 
 
 def model_free_worker(module: str) -> subprocess.Popen[str]:
@@ -64,15 +63,9 @@ def held_target() -> Iterator[tuple[str, list[socket.socket]]]:
         server.close()
 
 
-def ended_with_callback(settings, redis, url: str) -> uuid.UUID:
-    task = add_task_row(
-        settings,
-        status=TaskStatus.FAILED,
-        error="test",
-        finished_at=datetime.now(UTC),
-        callback_url=url,
-        callback_secret=CALLBACK_SECRET,
-    )
+def announced_failure(settings, redis, url: str) -> uuid.UUID:
+    """A failed task whose end was announced: its webhook to `url` is queued."""
+    task = ended_with_callback(settings, url, status=TaskStatus.FAILED, error="test")
     announce_end(redis, task)
     return task.id
 
@@ -87,7 +80,7 @@ def test_the_reconciler_runs_while_slow_deliveries_hold_the_delivery_worker(sett
         for name in (DELIVERY_QUEUE, MAINTENANCE_QUEUE):
             queue = Queue(name, connection=redis)
             wait_for(lambda q=queue: Worker.all(queue=q), 60, f"a worker serving {name}")
-        slow = [ended_with_callback(settings, redis, url) for _ in range(2)]
+        slow = [announced_failure(settings, redis, url) for _ in range(2)]
         wait_for(lambda: held, 30, "a delivery to reach the slow target")
         lost = make_task(settings, "queued", timedelta(minutes=5))  # a queued task without a job
 

@@ -9,9 +9,10 @@ from typing import Any
 from sqlalchemy import func, select
 
 from app.config import Settings
-from models import Task
+from models import Task, TaskStatus
 from models.db import session_scope
 from storage import LocalStorage
+from tests.utils.webhook_receiver import CALLBACK_SECRET
 
 # The columns every task row needs, describing a tiny recording; tests override what they test.
 MINIMAL_RECORDING = {
@@ -26,6 +27,15 @@ def add_task_row(settings: Settings, **columns: Any) -> Task:
     with session_scope(settings.DATABASE_URL) as session:
         session.add(task)
     return task
+
+
+def ended_with_callback(settings: Settings, callback_url: str, **columns: Any) -> Task:
+    """A task row that ended (`done` unless `columns` say otherwise) owing a signed webhook
+    to `callback_url`; nothing is queued for it yet."""
+    return add_task_row(
+        settings, **{"status": TaskStatus.DONE, "finished_at": datetime.now(UTC),
+                     "callback_url": callback_url, "callback_secret": CALLBACK_SECRET, **columns},
+    )  # fmt: skip
 
 
 def make_task(settings: Settings, status: str, age: timedelta, size: int = 1000) -> uuid.UUID:

@@ -10,7 +10,6 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -19,8 +18,7 @@ import pytest
 
 from jobs.delivery.webhooks import enqueue_delivery, post_signed
 from jobs.queues import connect_redis
-from models import TaskStatus
-from tests.utils.records import add_task_row, task_row
+from tests.utils.records import ended_with_callback, task_row
 from tests.utils.webhook_receiver import CALLBACK_SECRET, webhook_receiver
 from tests.utils.workers import run_maintenance_until
 
@@ -82,14 +80,7 @@ def test_an_https_callback_keeps_its_host_and_tls_name(settings, lookups, monkey
 
 
 def ended_task(settings, callback_url: str) -> uuid.UUID:
-    task = add_task_row(
-        settings,
-        status=TaskStatus.DONE,
-        text="hello",
-        finished_at=datetime.now(UTC),
-        callback_url=callback_url,
-        callback_secret=CALLBACK_SECRET,
-    )
+    task = ended_with_callback(settings, callback_url, text="hello")
     with connect_redis(settings.REDIS_URL) as redis:
         assert enqueue_delivery(redis, task.id)
     return task.id
