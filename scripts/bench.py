@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from app.config import Settings  # noqa: E402
-from jobs import engine  # noqa: E402
+from jobs.transcription import engine  # noqa: E402
 from scripts import bench_batching  # noqa: E402
 
 AUDIO = Path(os.environ.get("SHARED_AUDIO_PATH", ROOT.parent / "shared" / "audio"))
