@@ -1,6 +1,6 @@
 """The Telegram bot's intake: one update (from Telegram's webhook, or relayed by
 scripts/telegram_polling.py) becomes a queued task and an immediate "Transcribing…" reply.
-The transcript itself is sent by the maintenance worker when the task ends
+The transcript itself is sent by the delivery worker when the task ends
 (jobs/delivery/telegram_replies.py).
 
 Telegram delivers an update again when it is unsure we got it, so each message is claimed

@@ -12,6 +12,9 @@ Telegram, all of it:
 - app/routes/telegram.py: `POST /telegram/webhook`, the route Telegram calls.
 - scripts/telegram_polling.py: getUpdates instead of a webhook, for a server with no
   public URL.
-- tests: tests/jobs/delivery/test_telegram_*.py and tests/app/test_telegram.py, against a
-  stand-in of the Bot API (tests/utils/bot_api_standin.py).
+- jobs/upkeep/reconciler.py: queues again a reply that is owed with no job (Redis lost it).
+- models/task.py: the reply's state on the task row (telegram_reply_*; migration 0010).
+- tests: tests/jobs/delivery/test_telegram_*.py, tests/app/test_telegram.py and
+  tests/scripts/test_telegram_polling.py, against a stand-in of the Bot API
+  (tests/utils/bot_api_standin.py, the `bot_api` fixture in tests/conftest.py).
 """

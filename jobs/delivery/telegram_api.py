@@ -1,6 +1,6 @@
 """A small Telegram Bot API client: the calls the adapter makes (getFile, file download,
 sendMessage, editMessageText, getUpdates, deleteWebhook) and Telegram's message-length rule.
-Used by the API (the webhook intake) and the maintenance worker (the transcript replies).
+Used by the API (the webhook intake) and the delivery worker (the transcript replies).
 
 TELEGRAM_API_BASE points it at a self-hosted Bot API server, which also lifts the 20 MB
 download limit; in that server's `--local` mode getFile answers with an absolute path on

@@ -5,6 +5,7 @@ batching.py runs them as one batch), seeded sampling (seeding.py), the checks a 
 transcription makes between segments (checkpoint.py: time limit, shutdown, cancel, progress)
 and writing a run's outcome to the task row (outcome.py).
 
-Worker-process state a run reads: the tasks in flight for the heartbeat (inflight.py), the
-stop request (shutdown.py), and retrying a lost connection (retry.py).
+Worker-process state a run reads: the tasks in flight for the heartbeat (inflight.py) and the
+stop request (shutdown.py). retry.py retries what is transient (a lost database or Redis
+connection), never a bad file.
 """

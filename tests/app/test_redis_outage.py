@@ -15,11 +15,10 @@ from jobs.upkeep.reconciler import reconcile
 from tests.utils.api import submit, submitted
 from tests.utils.audio import audio_file
 from tests.utils.records import history_lines, stored_files, task_count
-from tests.utils.webhook_receiver import verify, webhook_receiver
+from tests.utils.webhook_receiver import CALLBACK_SECRET, verify, webhook_receiver
 from tests.utils.workers import run_maintenance_until
 
 REDIS_DOWN = "redis://127.0.0.1:1/0"
-SECRET = "s3cret-for-tests"
 
 
 def test_a_submit_redis_refused_gets_its_history_line_and_its_webhook_once_redis_is_back(
@@ -30,7 +29,7 @@ def test_a_submit_redis_refused_gets_its_history_line_and_its_webhook_once_redis
     with webhook_receiver() as receiver:
         with TestClient(create_app(down)) as client:
             response = submit(client, audio_file("jfk.flac"), callback_url=receiver.url,
-                              callback_secret=SECRET)  # fmt: skip
+                              callback_secret=CALLBACK_SECRET)  # fmt: skip
         assert response.status_code == 503
         task_id = response.json()["task_id"]
         [line] = history_lines(settings)
@@ -41,7 +40,7 @@ def test_a_submit_redis_refused_gets_its_history_line_and_its_webhook_once_redis
         assert reconcile(settings, redis).redelivered == [uuid.UUID(task_id)]
         run_maintenance_until(lambda: receiver.requests)
     [(headers, body)] = receiver.requests
-    assert verify(SECRET, headers, body)
+    assert verify(CALLBACK_SECRET, headers, body)
     payload = json.loads(body)
     assert payload["task_id"] == task_id and payload["status"] == "failed"
     assert payload["error"].startswith("could not be queued")

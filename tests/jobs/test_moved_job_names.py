@@ -1,6 +1,9 @@
 """Jobs that a release before the regroup of jobs/ into packages left in Redis name their
-functions by the old flat paths; they still run after an upgrade (jobs/__init__.py)."""
+functions, and kept results their classes, by the old flat paths; after an upgrade the jobs
+still run and the results still load (jobs/__init__.py)."""
 
+import importlib
+import pickle
 import uuid
 
 import pytest
@@ -13,6 +16,8 @@ from jobs.delivery.telegram_replies import REPLY_JOB
 from jobs.delivery.webhooks import DELIVER_JOB
 from jobs.queues import ON_JOB_FAILURE, TRANSCRIBE_JOB
 from jobs.transcription.outcome import on_job_failure
+from jobs.upkeep.reconciler import ReconcileReport
+from jobs.upkeep.sweeper import Removal, SweepReport
 from tests.utils.api import result, submit
 from tests.utils.audio import audio_file
 from tests.utils.records import history_lines
@@ -31,6 +36,30 @@ OLD_NAMES = {
 @pytest.mark.parametrize(("old", "new"), OLD_NAMES.items())
 def test_an_old_job_name_resolves_to_the_moved_function(old: str, new: str):
     assert import_attribute(old) is import_attribute(new)
+
+
+def test_an_old_module_path_is_the_moved_module_itself():
+    old = importlib.import_module("jobs.transcribe")
+    assert old is importlib.import_module("jobs.transcription.transcribe")
+    assert old.__spec__ is not None and old.__spec__.name == "jobs.transcription.transcribe"
+
+
+@pytest.mark.parametrize(
+    "report",
+    [
+        ReconcileReport(requeued=[uuid.uuid4()]),
+        SweepReport(dry_run=False, recordings=[Removal("a.wav", 3, "age", uuid.uuid4())]),
+    ],
+)
+def test_a_result_pickled_under_an_old_module_path_loads(report: object):
+    # What RQ kept of a sweep or reconcile job run by the release before the regroup.
+    new_module = type(report).__module__
+    old_module = new_module.replace(".upkeep", "")
+    pickled = pickle.dumps(report, protocol=0).replace(
+        f"{new_module}\n".encode(), f"{old_module}\n".encode()
+    )
+    assert f"{old_module}\n".encode() in pickled
+    assert pickle.loads(pickled) == report
 
 
 def test_a_name_that_never_existed_is_still_an_error():
