@@ -18,6 +18,7 @@ from redis.asyncio import Redis as AsyncRedis
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 from rq import Callback, Queue, Worker
@@ -191,11 +192,29 @@ def requeue_owed_attempts(
 
 
 def enqueue_delivery_job(
-    redis: Redis, function: str, job_id: str, args: tuple[Any, ...], delay: int,
-    **options: Any,
+    redis: Redis, function: str, kind: str, task_id: uuid.UUID, attempt: int, delay: int, *,
+    timeout: int, what: str,
 ) -> bool:  # fmt: skip
-    """Queue (or schedule in `delay` s) one delivery attempt under its own id; False when a
-    job with that id is still pending, which then makes the attempt."""
+    """Queue (or schedule in `delay` s) attempt `attempt` of the task's `kind` delivery, a
+    call of `function` (`what` names it in logs), under an id of its own. Best effort: False
+    when it was not queued, because a job with that id is still pending (it makes the
+    attempt) or because Redis refused (logged; the reconciler queues it later)."""
+    options: dict[str, Any] = {
+        "timeout": timeout, "result_ttl": 600, "failure_ttl": 7 * 24 * 3600,
+        "description": f"{what} for task {task_id} #{attempt}",
+    }  # fmt: skip
+    job_id = delivery_job_id(kind, task_id, attempt)
+    try:
+        return _enqueue_delivery(redis, function, job_id, (str(task_id), attempt), delay, options)
+    except RedisError as exc:
+        logger.error("task {}: {} {} not queued: {}", task_id, what, attempt, exc)
+        return False
+
+
+def _enqueue_delivery(
+    redis: Redis, function: str, job_id: str, args: tuple[Any, ...], delay: int,
+    options: dict[str, Any],
+) -> bool:  # fmt: skip
     queue = Queue(DELIVERY_QUEUE, connection=redis)
     old = queue.fetch_job(job_id)
     if old is not None:

@@ -17,14 +17,12 @@ from typing import Any
 
 from loguru import logger
 from redis import Redis
-from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from app.config import Settings, get_settings
 from jobs.delivery.telegram_api import BotApi, TelegramError, split_message
 from jobs.queues import (
     connect_redis,
-    delivery_job_id,
     enqueue_delivery_job,
     requeue_owed_attempts,
 )
@@ -76,17 +74,8 @@ def outcome_messages(task: Task) -> list[str]:
 def enqueue_reply(redis: Redis, task_id: uuid.UUID, attempt: int = 1, delay: int = 0) -> bool:
     """Queue the reply (or its next attempt); best effort, a failure is logged and the
     reconciler tries again. False when it was not queued."""
-    options: dict[str, Any] = {
-        "timeout": 300, "result_ttl": 600, "failure_ttl": 7 * 24 * 3600,
-        "description": f"telegram reply for task {task_id} #{attempt}",
-    }  # fmt: skip
-    job_id = delivery_job_id(JOB_KIND, task_id, attempt)
-    try:
-        return enqueue_delivery_job(redis, REPLY_JOB, job_id, (str(task_id), attempt), delay,
-                                    **options)  # fmt: skip
-    except RedisError as exc:
-        logger.error("task {}: telegram reply {} not queued: {}", task_id, attempt, exc)
-        return False
+    return enqueue_delivery_job(redis, REPLY_JOB, JOB_KIND, task_id, attempt, delay,
+                                timeout=300, what="telegram reply")  # fmt: skip
 
 
 def requeue_owed(settings: Settings, redis: Redis, ended_before: datetime) -> list[uuid.UUID]:

@@ -18,14 +18,12 @@ from typing import Any
 import httpx
 from loguru import logger
 from redis import Redis
-from redis.exceptions import RedisError
 from sqlalchemy import select
 
 from app.config import Settings, get_settings
 from jobs.delivery.webhook_guard import UnsafeCallback, checked_addresses
 from jobs.queues import (
     connect_redis,
-    delivery_job_id,
     enqueue_delivery_job,
     requeue_owed_attempts,
 )
@@ -51,17 +49,8 @@ def sign(secret: str, timestamp: int, body: bytes) -> str:
 def enqueue_delivery(redis: Redis, task_id: uuid.UUID, attempt: int = 1, delay: int = 0) -> bool:
     """Queue a delivery attempt; best effort, a failure is logged (the task has ended) and
     the reconciler tries again. False when it was not queued."""
-    options: dict[str, Any] = {
-        "timeout": ATTEMPT_TIMEOUT_SECONDS * 3, "result_ttl": 600,
-        "failure_ttl": 7 * 24 * 3600, "description": f"webhook for task {task_id} #{attempt}",
-    }  # fmt: skip
-    job_id = delivery_job_id(JOB_KIND, task_id, attempt)
-    try:
-        return enqueue_delivery_job(redis, DELIVER_JOB, job_id, (str(task_id), attempt), delay,
-                                    **options)  # fmt: skip
-    except RedisError as exc:
-        logger.error("task {}: webhook attempt {} not queued: {}", task_id, attempt, exc)
-        return False
+    return enqueue_delivery_job(redis, DELIVER_JOB, JOB_KIND, task_id, attempt, delay,
+                                timeout=ATTEMPT_TIMEOUT_SECONDS * 3, what="webhook")  # fmt: skip
 
 
 def requeue_owed(settings: Settings, redis: Redis, ended_before: datetime) -> list[uuid.UUID]:

@@ -13,13 +13,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
+import pytest
+from redis import Redis
 from rq import Queue, Worker
 from rq.job import Job, JobStatus
 
 from jobs.delivery.announce import announce_end
+from jobs.delivery.telegram_replies import enqueue_reply
+from jobs.delivery.webhooks import enqueue_delivery
 from jobs.queues import DELIVERY_QUEUE, MAINTENANCE_QUEUE, delivery_job_id, queue_position
 from jobs.upkeep.reconciler import reconcile
 from models import TaskStatus
+from tests.utils.logs import logged
 from tests.utils.paths import ROOT
 from tests.utils.processes import running
 from tests.utils.records import ended_with_callback, make_task
@@ -93,3 +98,17 @@ def test_the_reconciler_runs_while_slow_deliveries_hold_the_delivery_worker(sett
         first = Job.fetch(delivery_job_id("webhook", slow[0], 1), connection=redis)
         assert first.get_status() == JobStatus.STARTED
         assert len(held) == 1
+
+
+@pytest.mark.parametrize(
+    ("enqueue", "what"), [(enqueue_delivery, "webhook"), (enqueue_reply, "telegram reply")]
+)
+def test_a_delivery_redis_refuses_is_logged_and_left_to_the_reconciler(enqueue, what: str):
+    """Queuing a delivery is best effort: the task has ended and is stored; Redis refusing
+    must not raise into the code that ended it."""
+    task_id = uuid.uuid4()
+    unreachable = Redis(port=1, socket_connect_timeout=1)  # nothing listens on port 1
+    with logged("ERROR") as errors:
+        assert enqueue(unreachable, task_id, attempt=2) is False
+    [error] = errors
+    assert error.startswith(f"ERROR task {task_id}: {what} 2 not queued: ")
