@@ -20,7 +20,7 @@ from tests.utils.api import result, statuses, submit
 from tests.utils.audio import audio_file, long_recording
 from tests.utils.paths import ROOT
 from tests.utils.processes import paused, running, start_worker, stop
-from tests.utils.records import history_lines
+from tests.utils.records import history_lines, history_lines_of
 from tests.utils.redis_db import clear_db
 from tests.utils.waiting import wait_for
 
@@ -41,7 +41,7 @@ def test_sigkilled_worker_twice_loses_no_task(client, settings: Settings, redis:
     with running(start_worker()):
         wait_for(lambda: statuses(client, task_ids) == ["done"] * 12, timeout=240,
                  message="all 12 done")  # fmt: skip
-    lines = [line for line in history_lines(settings) if line["task_id"] in task_ids]
+    lines = history_lines_of(settings, task_ids)
     assert sorted(line["task_id"] for line in lines) == sorted(task_ids)  # one line each
     assert max(result(client, t)["attempts"] for t in task_ids) >= 2  # some ran twice
 
@@ -73,6 +73,7 @@ def test_redis_flushed_while_a_task_is_processing_loses_no_task(
              message="both tasks done after the flush")  # fmt: skip
     assert worker_process.poll() is None  # the same worker process did both
     assert result(client, running_id)["attempts"] == 1  # never taken for lost
+    history_lines_of(settings, [running_id, waiting_id])
     assert sorted(line["task_id"] for line in history_lines(settings)) == sorted(
         [running_id, waiting_id]
     )

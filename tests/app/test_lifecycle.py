@@ -16,7 +16,7 @@ from models import Task
 from models.db import session_scope
 from tests.utils.api import result, submit
 from tests.utils.audio import JFK_LINE, audio_file, normalize
-from tests.utils.records import history_lines, task_row
+from tests.utils.records import history_lines, history_lines_of, task_row
 from tests.utils.waiting import wait_for
 
 
@@ -138,6 +138,7 @@ def test_cancel_of_a_running_long_task_stops_it_within_seconds(
     long_task = result(client, long_id)
     assert long_task["status"] == "canceled" and long_task["text"] is None
     assert task_row(settings, long_id).progress < 50  # it went no further
+    history_lines_of(settings, [next_id])
     assert [line["task_id"] for line in history_lines(settings)] == [next_id]
 
 

@@ -3,6 +3,7 @@
 import io
 import json
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,6 +13,7 @@ from app.config import Settings
 from models import Task, TaskStatus
 from models.db import session_scope
 from storage import LocalStorage
+from tests.utils.waiting import wait_for
 from tests.utils.webhook_receiver import CALLBACK_SECRET
 
 # The columns every task row needs, describing a tiny recording; tests override what they test.
@@ -87,3 +89,18 @@ def assert_nothing_stored(settings: Settings) -> None:
 def history_lines(settings: Settings) -> list[dict]:
     path = settings.logs_path / "asr_history.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def history_lines_of(
+    settings: Settings, task_ids: Iterable[str | uuid.UUID], timeout: float = 10
+) -> list[dict]:
+    """The history lines of `task_ids`, once each has one. A worker in another process or
+    thread writes a task's line just after committing its end, so a test that has seen the
+    status may read the log a moment too early."""
+    wanted = {str(task_id) for task_id in task_ids}
+
+    def each_written() -> list[dict] | None:
+        lines = [line for line in history_lines(settings) if line["task_id"] in wanted]
+        return lines if {line["task_id"] for line in lines} == wanted else None
+
+    return wait_for(each_written, timeout, "a history line of each task")  # type: ignore[return-value]
