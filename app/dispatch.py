@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings
 from app.errors import ServiceUnavailable
-from jobs.history import append_history
+from jobs.history import log_end
 from jobs.queues import enqueue_transcription, model_queue
 from models import Task, TaskStatus
 
@@ -38,7 +38,7 @@ def dispatch(
         # queues what is owed once Redis is back.
         task.finished_at = datetime.now(UTC)
         session.commit()
-        append_history(settings.logs_path, task)
+        log_end(settings, task)
         raise ServiceUnavailable(
             "the task was stored but could not be queued because Redis is unavailable; "
             "retry it later",

@@ -136,6 +136,10 @@ class Task(Base):
     telegram_reply_sent: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     telegram_reply_ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
+    # When the task's line reached the JSONL history log (jobs/history.py). Null on an ended
+    # task: its process died between ending it and writing the line; the reconciler writes it.
+    history_logged_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
     # Bookkeeping.
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     progress: Mapped[float] = mapped_column(Float, default=0)  # percent, tenths

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings, get_settings
 from jobs.delivery.announce import announce_end_from
-from jobs.history import append_history
+from jobs.history import log_end
 from jobs.metrics import record_transcription
 from jobs.queues import connect_redis
 from jobs.transcription.audio_stream import RecordingTooLong
@@ -72,7 +72,7 @@ def finish_done(
         task.processing_seconds = round(elapsed, 3)
         task.rtf = round(elapsed / transcript.duration, 4) if transcript.duration else None
     # After the commit: the history line never describes a state Postgres does not hold.
-    append_history(settings.logs_path, task)
+    log_end(settings, task)
     announce_end_from(settings, task)
     count_transcription(settings, transcript.duration, elapsed)
     logger.info(
@@ -104,7 +104,7 @@ def finish_failed(
         task.finished_at = datetime.now(UTC)
         if elapsed is not None:
             task.processing_seconds = round(elapsed, 3)
-    append_history(settings.logs_path, task)
+    log_end(settings, task)
     announce_end_from(settings, task)
     logger.error("task {}: failed: {}", task_id, reason)
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.config import Settings, get_settings
 from jobs.delivery.announce import announce_end_from
-from jobs.history import append_history
+from jobs.history import log_end
 from jobs.transcription import batch_job, engine, inflight, seeding
 from jobs.transcription.checkpoint import Checkpoint, TaskCanceled, WorkerStopping
 from jobs.transcription.outcome import (
@@ -135,7 +135,7 @@ def claim_task(settings: Settings, task_id: uuid.UUID, worker_name: str) -> Clai
     with session_scope(settings.DATABASE_URL) as session:
         claimed = claim_in(session, settings, task_id, worker_name)
     if isinstance(claimed, Task):  # ended without a run: the audio is gone, or wrong model
-        append_history(settings.logs_path, claimed)
+        log_end(settings, claimed)
         announce_end_from(settings, claimed)
         return None
     return claimed
@@ -171,6 +171,7 @@ def claim_in(
     task.attempts += 1
     task.progress = 0
     task.error = None
+    task.history_logged_at = None  # a retried task's earlier line: this run's end needs its own
     task.worker_name = worker_name
     logger.info(
         "task {}: processing {} (attempt {}, pid {})",

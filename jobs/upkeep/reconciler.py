@@ -10,6 +10,8 @@
   afterwards is not charged.
 - An ended task that still owes its client a webhook or a Telegram reply (not delivered, not
   given up) and has no delivery job queued, scheduled or running gets its next attempt queued.
+- An ended task whose history line its process died before writing gets it written
+  (jobs/history.py).
 
 Runs at every worker start and every RECONCILE_INTERVAL_SECONDS from the scheduler. RQ alone
 would notice an abandoned SimpleWorker job only after job_timeout + 60 s.
@@ -27,7 +29,7 @@ from sqlalchemy import select
 from app.config import Settings, get_settings
 from jobs.delivery import telegram_replies, webhooks
 from jobs.delivery.announce import announce_end_from
-from jobs.history import append_history
+from jobs.history import log_end, write_missing
 from jobs.queues import (
     connect_redis,
     enqueue_transcription,
@@ -56,6 +58,8 @@ class ReconcileReport:
     suspect: list[uuid.UUID] = field(default_factory=list)
     # Runs taken back earlier from workers that have beaten since: not charged after all.
     refunded: list[uuid.UUID] = field(default_factory=list)
+    # Ended tasks whose history line their dying process did not write (jobs/history.py).
+    relogged: list[uuid.UUID] = field(default_factory=list)
     skipped: bool = False
 
     def summary(self) -> str:
@@ -66,7 +70,8 @@ class ReconcileReport:
                 f"{len(self.failed)} failed after too many attempts, "
                 f"{len(self.suspect)} left to silent workers not known dead, "
                 f"{len(self.refunded)} taken back from live workers refunded, "
-                f"{len(self.redelivered)} deliveries queued again")  # fmt: skip
+                f"{len(self.redelivered)} deliveries queued again, "
+                f"{len(self.relogged)} history lines written late")  # fmt: skip
 
 
 def reconcile(settings: Settings | None = None, redis: Redis | None = None) -> ReconcileReport:
@@ -90,8 +95,10 @@ def reconcile(settings: Settings | None = None, redis: Redis | None = None) -> R
                     logger.warning("task {}: queued without a job; enqueued again", task_id)
             report.redelivered += webhooks.requeue_owed(settings, redis, cutoff)
             report.redelivered += telegram_replies.requeue_owed(settings, redis, cutoff)
+            alive = {worker.name for worker in live_workers(redis)}
+            report.relogged = write_missing(settings, alive, cutoff)
     if any((report.requeued, report.recovered, report.failed, report.redelivered,
-            report.suspect, report.refunded, report.skipped)):  # fmt: skip
+            report.suspect, report.refunded, report.relogged, report.skipped)):  # fmt: skip
         logger.info(report.summary())
     return report
 
@@ -157,7 +164,7 @@ def release_lost_run(
         else:
             task.status = TaskStatus.QUEUED
     if task.status == TaskStatus.FAILED:
-        append_history(settings.logs_path, task)
+        log_end(settings, task)
         announce_end_from(settings, task)
         logger.error("task {}: {}", task_id, task.error)
         return TaskStatus.FAILED
