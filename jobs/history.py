@@ -16,6 +16,7 @@ from typing import Any
 
 from loguru import logger
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.config import Settings
 from models import Task, TaskStatus
@@ -60,9 +61,14 @@ def append_history(logs_path: Path, task: Task) -> None:
 
 
 def log_end(settings: Settings, task: Task) -> None:
-    """Write the line of `task`, whose end is committed, and note on its row that it is."""
+    """Write the line of `task`, whose end is committed, and note on its row that it is.
+    The note is best effort: the end is stored, and a note the database refused now is made
+    by the reconciler, which finds the line in this host's log."""
     append_history(settings.logs_path, task)
-    note_logged(settings, task.id)
+    try:
+        note_logged(settings, task.id)
+    except SQLAlchemyError as exc:
+        logger.warning("task {}: history line written, not noted on the row: {}", task.id, exc)
 
 
 def note_logged(settings: Settings, task_id: uuid.UUID) -> None:

@@ -5,12 +5,13 @@ tests/test_faults.py::test_sigkilled_worker_twice_loses_no_task."""
 
 from datetime import UTC, datetime, timedelta
 
-from jobs.history import LIVE_WORKER_GRACE, append_history
+from jobs.history import LIVE_WORKER_GRACE, append_history, log_end
 from jobs.transcription.transcribe import claim_task
 from jobs.upkeep.reconciler import reconcile
 from models import TaskStatus
 from tests.utils.api import submit
 from tests.utils.audio import audio_file
+from tests.utils.logs import logged
 from tests.utils.records import add_task_row, history_lines, task_row
 
 
@@ -72,3 +73,18 @@ def test_a_new_run_of_a_retried_task_owes_a_line_of_its_own(settings):
     assert claim_task(settings, task.id, "host.a") is not None
 
     assert task_row(settings, task.id).history_logged_at is None
+
+
+def test_a_note_the_database_refuses_fails_nothing_and_is_made_later(settings, redis):
+    task = ended_unlogged(settings, "host.gone")
+    down = settings.model_copy(
+        update={"DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:1/nowhere"}
+    )
+    with logged("WARNING") as warnings:
+        log_end(down, task)  # the end is committed: a blip now must not fail the job
+    assert any("history line written, not noted" in message for message in warnings)
+
+    assert reconcile(settings, redis).relogged == [task.id]
+
+    assert [line["task_id"] for line in history_lines(settings)] == [str(task.id)]
+    assert task_row(settings, task.id).history_logged_at is not None
