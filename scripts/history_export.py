@@ -21,11 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import select
 
 from app.config import get_settings
-from jobs.history import history_line
-from models import Task, TaskStatus
+from jobs.history import LOGGED_STATUSES, history_line
+from models import Task
 from models.db import session_scope
-
-ENDED = (TaskStatus.DONE, TaskStatus.FAILED)  # what the history log records
 
 
 def moment(text: str) -> datetime:
@@ -41,7 +39,7 @@ def moment(text: str) -> datetime:
 def history_lines(
     database_url: str, since: datetime | None, until: datetime | None
 ) -> Iterator[str]:
-    query = select(Task).where(Task.status.in_(ENDED), Task.finished_at.is_not(None))
+    query = select(Task).where(Task.status.in_(LOGGED_STATUSES), Task.finished_at.is_not(None))
     if since is not None:
         query = query.where(Task.finished_at >= since)
     if until is not None:
